@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 1_800_000,
+    // Two cores: heavy e2e files would only fight each other.
+    maxWorkers: 2,
+    minWorkers: 1,
+    pool: 'forks',
+    globalSetup: ['test/global-setup.ts'],
+    reporters: ['default'],
+  },
+});
