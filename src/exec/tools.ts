@@ -31,6 +31,7 @@ export const HOST_TOOLS: HostTool[] = [
   { tool: 'docker-registry', pkg: 'docker-registry', for: 'tests: the OCI registry server', dev: true },
   { tool: 'skopeo', pkg: 'skopeo', for: 'tests: interop checks', dev: true },
   { tool: 'umoci', pkg: 'umoci', for: 'tests: interop checks', dev: true },
+  { tool: 'htpasswd', pkg: 'apache2-utils', for: 'tests: a registry with basic auth', dev: true },
 ];
 
 /** Files (not commands) that packages provide. */
