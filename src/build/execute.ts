@@ -1,0 +1,151 @@
+/**
+ * Executes a Plan: for each step, a cache hit reuses its layer and does no work; a miss mounts the
+ * earlier layers as overlay lowers, runs the step isolated, captures the upper dir as a layer dir
+ * and writes it to the store as one OCI layer.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IbError, wrap } from '../errors.js';
+import { emit } from '../log.js';
+import type { Store } from '../oci/index.js';
+import { extractLayer, writeLayer } from '../oci/index.js';
+import { bootstrap } from '../packages/index.js';
+import { bodyIsEmpty } from '../recipe/load.js';
+import type { Plan, Step } from '../recipe/plan.js';
+import { captureUpper, runIsolated, type StepMounts } from '../tree/index.js';
+import { layerDir, readStep, writeStep, type CachePaths, type StepRecord } from './cache.js';
+import type { StepAction } from './step-inside.js';
+
+export interface BuiltLayer {
+  step: Step;
+  record: StepRecord;
+}
+
+export interface ExecuteOptions {
+  paths: CachePaths;
+  store: Store;
+  compression?: 'gzip' | 'zstd';
+  /** Layers of a `from:` base, bottom first (already in the store). */
+  baseLayers?: { digest: string; diffId: string; size: number; mediaType: string }[];
+}
+
+function describeStep(s: Step): string {
+  if (s.kind === 'bootstrap') return `bootstrap ${s.bootstrap.distro} ${s.bootstrap.suite} (${s.bootstrap.variant}${s.bootstrap.include.length ? ` + ${s.bootstrap.include.join(' ')}` : ''})`;
+  if (s.kind === 'initramfs') return 'initramfs';
+  const b = s.body;
+  const parts: string[] = [];
+  if (b.packages?.install.length) parts.push(`install ${b.packages.install.join(' ')}`);
+  if (b.packages?.remove.length) parts.push(`remove ${b.packages.remove.join(' ')}`);
+  if (b.files.length) parts.push(`${b.files.length} file(s)`);
+  if (b.users.length) parts.push(`users ${b.users.map((u) => u.name).join(' ')}`);
+  if (b.run.length) parts.push(`${b.run.length} run snippet(s)`);
+  return `${s.name}: ${parts.join(', ') || 'settings'}`;
+}
+
+/** Make sure each layer has its unpacked dir (a layer from --cache-from or a pull may not). */
+async function materialize(o: ExecuteOptions, layers: { digest: string; diffId: string; mediaType: string }[]): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const l of layers) {
+    const dir = layerDir(o.paths, l.diffId);
+    if (!existsSync(dir)) {
+      await extractLayer(o.store, l, dir);
+    }
+    dirs.push(dir);
+  }
+  return dirs;
+}
+
+async function stubDir(paths: CachePaths): Promise<string> {
+  // Symlinks to the tree's own /bin/true: update-initramfs and dracut become no-ops in package steps.
+  const dir = join(paths.root, 'stubs');
+  if (!existsSync(join(dir, 'dracut'))) {
+    const tmp = `${dir}.${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    for (const n of ['update-initramfs', 'dracut']) await symlink('/bin/true', join(tmp, n));
+    await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
+  }
+  return dir;
+}
+
+async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers: string[], work: string): Promise<string> {
+  const upper = join(work, 'upper');
+  const sde = plan.sourceDateEpoch;
+  const packages = step.kind === 'layer' && (!!step.body.packages?.install.length || !!step.body.packages?.remove.length || step.body.repositories.length > 0);
+  const mounts = (low: string[]): StepMounts => ({
+    lowers: low,
+    upper,
+    work: join(work, 'work'),
+    merged: join(work, 'merged'),
+    network: packages,
+    binds: packages ? [
+      { src: o.paths.aptArchives, dst: '/var/cache/apt/archives' },
+      { src: o.paths.aptLists, dst: '/var/lib/apt/lists' },
+    ] : [],
+  });
+  const isolated = async (action: StepAction, low: string[], stubs: boolean) => {
+    await mkdir(join(work, 'work'), { recursive: true });
+    const m = mounts(low);
+    if (stubs) m.stubDir = await stubDir(o.paths);
+    await runIsolated({ mounts: m, action, resultFile: join(work, 'result.json') }, join(work, 'spec.json'));
+  };
+  if (step.kind === 'bootstrap') {
+    await bootstrap({ spec: step.bootstrap, target: upper, archivesCache: o.paths.aptArchives, sourceDateEpoch: sde });
+    if (!bodyIsEmpty(step.body)) {
+      await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages: false }, [], true);
+    }
+  } else if (step.kind === 'layer') {
+    await mkdir(upper, { recursive: true });
+    await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages }, lowers, true);
+  } else {
+    await mkdir(upper, { recursive: true });
+    await isolated({ kind: 'initramfs', sourceDateEpoch: sde }, lowers, false);
+  }
+  await captureUpper(upper, lowers, { sourceDateEpoch: sde });
+  return upper;
+}
+
+export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltLayer[]> {
+  const built: BuiltLayer[] = [];
+  // Bottom first; layer dirs are materialised only when a step actually has to run.
+  const stack: { digest: string; diffId: string; mediaType: string }[] = [...(o.baseLayers ?? [])];
+  for (const step of plan.steps) {
+    const cached = await readStep(o.paths, step.key);
+    if (cached && (cached.empty || (cached.layer && (await o.store.hasBlob(cached.layer.digest))))) {
+      emit({ event: 'step-cached', step: step.name, key: step.key, layer: cached.layer?.digest });
+      built.push({ step, record: cached });
+      if (cached.layer) stack.push(cached.layer);
+      continue;
+    }
+    emit({ event: 'step-started', step: step.name, key: step.key, kind: step.kind });
+    const t0 = performance.now();
+    const lowers = (await materialize(o, stack)).reverse();
+    const work = await mkdtemp(join(o.paths.tmp, `step-${process.pid}-`));
+    try {
+      const upper = await runStep(o, plan, step, lowers, work).catch((e) => {
+        throw wrap(`step ${step.name}`, e);
+      });
+      const empty = (await readdir(upper)).length === 0;
+      const layer = empty ? undefined : await writeLayer(upper, o.store, { lowerDirs: lowers, sourceDateEpoch: plan.sourceDateEpoch, compression: o.compression });
+      const record: StepRecord = {
+        key: step.key,
+        empty,
+        layer: !layer ? undefined : { digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType },
+        createdBy: `ib ${describeStep(step)}`,
+      };
+      if (record.layer) {
+        const dir = layerDir(o.paths, layer.diffId);
+        if (!existsSync(dir)) await rename(upper, dir);
+        stack.push(record.layer!);
+      }
+      await writeStep(o.paths, record);
+      built.push({ step, record });
+      emit({ event: 'step-finished', step: step.name, key: step.key, seconds: (performance.now() - t0) / 1000, layer: record.layer?.digest, bytes: record.layer?.size });
+    } finally {
+      await rm(work, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+  if (built.length === 0) throw new IbError('the plan has no steps');
+  return built;
+}

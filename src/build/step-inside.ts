@@ -1,0 +1,142 @@
+/**
+ * What a step does once its tree is mounted, inside the step's namespace (the `__step` internal
+ * command runs this). Order within a layer: repositories → packages → files → groups → users →
+ * services → hostname/timezone/locale/keyboard/kernel → run snippets → instantiation clean-up.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IbError } from '../errors.js';
+import { run } from '../exec/run.js';
+import { detectPackageManager, sourcesFile } from '../packages/index.js';
+import type { LayerBody } from '../recipe/schema.js';
+import {
+  applyFiles, applyGroups, applyHostname, applyKernelCmdline, applyKeyboard, applyLocale, applyServices, applyTimezone,
+  applyUsers, finalizeInstantiation, mountStepRoot, removeInRoot, resolveInRoot, stepPath, writeFileInRoot, writeStepResult,
+  type StepSpec,
+} from '../tree/index.js';
+
+export type StepAction =
+  | { kind: 'layer'; body: LayerBody; baseDir: string; sourceDateEpoch: number; packages: boolean }
+  | { kind: 'initramfs'; sourceDateEpoch: number };
+
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
+function chrootEnv(sde: number, stubs: boolean): Record<string, string> {
+  return {
+    PATH: stepPath(stubs),
+    DEBIAN_FRONTEND: 'noninteractive',
+    DEBCONF_NONINTERACTIVE_SEEN: 'true',
+    // Kernel hooks skip the initramfs; the plan's final step makes it once.
+    INITRD: 'No',
+    SOURCE_DATE_EPOCH: String(sde),
+    HOME: '/root',
+    LC_ALL: 'C.UTF-8',
+  };
+}
+
+async function withPolicyRcD<T>(root: string, hostTmp: string, fn: () => Promise<T>): Promise<T> {
+  // A policy-rc.d that exits 101 keeps maintainer scripts from starting services. If the tree
+  // already has one we bind ours over it (a bind is never copied up); otherwise we create it and
+  // delete it again, which leaves nothing in the upper dir.
+  const host = await resolveInRoot(root, POLICY_RC_D);
+  const content = '#!/bin/sh\nexit 101\n';
+  const existed = existsSync(host);
+  if (existed) {
+    const f = join(hostTmp, 'policy-rc.d');
+    await writeFile(f, content, { mode: 0o755 });
+    await run('mount', ['--bind', f, host]);
+  } else {
+    await writeFileInRoot(root, POLICY_RC_D, content, { mode: 0o755 });
+  }
+  try {
+    return await fn();
+  } finally {
+    if (existed) await run('umount', [host]);
+    else await removeInRoot(root, POLICY_RC_D);
+  }
+}
+
+async function applyRepositories(root: string, body: LayerBody, baseDir: string): Promise<void> {
+  for (const r of body.repositories) {
+    let keyPath: string | undefined;
+    if (r.signedBy) {
+      const key = r.signedBy.includes('BEGIN PGP') ? Buffer.from(r.signedBy) : await readFile(join(baseDir, r.signedBy));
+      const armored = key.subarray(0, 40).toString('latin1').includes('-----BEGIN');
+      keyPath = `/etc/apt/keyrings/${r.name}.${armored ? 'asc' : 'gpg'}`;
+      await writeFileInRoot(root, keyPath, key, { mode: 0o644 });
+    }
+    await writeFileInRoot(root, `/etc/apt/sources.list.d/${r.name}.sources`, sourcesFile(r, keyPath), { mode: 0o644 });
+  }
+}
+
+async function layerStep(root: string, a: Extract<StepAction, { kind: 'layer' }>, hostTmp: string): Promise<void> {
+  const b = a.body;
+  const env = chrootEnv(a.sourceDateEpoch, true);
+  await withPolicyRcD(root, hostTmp, async () => {
+    await applyRepositories(root, b, a.baseDir);
+    if (b.packages && (b.packages.install.length > 0 || b.packages.remove.length > 0)) {
+      const pm = detectPackageManager(root);
+      await pm.apply(root, { install: b.packages.install, remove: b.packages.remove }, { env });
+    }
+    await applyFiles(root, b.files, a.baseDir);
+    await applyGroups(root, b.groups);
+    await applyUsers(root, b.users, { sourceDateEpoch: a.sourceDateEpoch });
+    if (b.services) await applyServices(root, b.services);
+    if (b.hostname !== undefined) await applyHostname(root, b.hostname);
+    if (b.timezone !== undefined) await applyTimezone(root, b.timezone);
+    if (b.locale !== undefined) await applyLocale(root, b.locale);
+    if (b.keyboard !== undefined) await applyKeyboard(root, b.keyboard);
+    if (b.kernel?.cmdline.length) await applyKernelCmdline(root, b.kernel.cmdline);
+    for (const [i, snippet] of b.run.entries()) {
+      const r = await run('chroot', [root, '/bin/sh', '-ec', snippet], { env, allowFailure: true });
+      if (r.exitCode !== 0) {
+        const out = (r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n');
+        throw new IbError(`run[${i}] exited with code ${r.exitCode}: ${snippet.split('\n')[0]!.slice(0, 80)}${out ? `\n${out}` : ''}`, {
+          hint: 'the snippet runs with /bin/sh -e inside the tree; test it with `ib derive … --run`',
+        });
+      }
+    }
+  });
+  await finalizeInstantiation(root);
+}
+
+/** Kernel versions installed in a tree. */
+export function kernelVersions(root: string): string[] {
+  for (const d of ['usr/lib/modules', 'lib/modules']) {
+    const p = join(root, d);
+    if (existsSync(p)) return readdirSync(p).filter((k) => existsSync(join(p, k, 'modules.order')) || existsSync(join(p, k, 'kernel'))).sort();
+  }
+  return [];
+}
+
+async function initramfsStep(root: string, a: Extract<StepAction, { kind: 'initramfs' }>): Promise<void> {
+  const env = chrootEnv(a.sourceDateEpoch, false);
+  delete (env as Record<string, string | undefined>).INITRD;
+  const hasDracut = existsSync(join(root, 'usr/bin/dracut'));
+  const hasIt = existsSync(join(root, 'usr/sbin/update-initramfs'));
+  for (const kver of kernelVersions(root)) {
+    if (hasDracut) {
+      await run('chroot', [root, 'dracut', '--force', '--reproducible', '--kver', kver, `/boot/initrd.img-${kver}`], { env });
+    } else if (hasIt) {
+      const exists = existsSync(join(root, 'boot', `initrd.img-${kver}`));
+      await run('chroot', [root, 'update-initramfs', exists ? '-u' : '-c', '-k', kver], { env });
+    }
+  }
+}
+
+/** Entry of the `__step` internal command: mount, act, report. */
+export async function runStepInside(specFile: string): Promise<void> {
+  const spec = JSON.parse(await readFile(specFile, 'utf8')) as StepSpec<StepAction>;
+  try {
+    const root = await mountStepRoot(spec.mounts);
+    const hostTmp = join(spec.resultFile, '..');
+    if (spec.action.kind === 'layer') await layerStep(root, spec.action, hostTmp);
+    else await initramfsStep(root, spec.action);
+    await writeStepResult(spec.resultFile);
+  } catch (e) {
+    await writeStepResult(spec.resultFile, e);
+    throw e;
+  }
+}
+

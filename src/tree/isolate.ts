@@ -1,0 +1,130 @@
+/**
+ * Isolated steps: a step runs in a new mount and pid namespace (`unshare`) with its tree mounted
+ * as an overlay — earlier layers as read-only lowers, an empty upper dir that becomes the step's
+ * layer. Every mount dies with the namespace, even when ib crashes, so nothing leaks onto the host.
+ *
+ * The parent side spawns `unshare … node <ib> __step SPEC`; the child side (`mountStepRoot`) makes
+ * the mounts and hands the merged root to the step. Errors cross back as JSON in a result file.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hintOf, IbError, messageChain } from '../errors.js';
+import { run as defaultRun, type Run } from '../exec/run.js';
+import { resolveInRoot } from './resolve.js';
+
+export interface Bind {
+  /** Host path. */
+  src: string;
+  /** Path inside the tree (absolute, resolved safely inside the root). */
+  dst: string;
+  readonly?: boolean;
+}
+
+export interface StepMounts {
+  /** Layer dirs, topmost first. Empty for a step that writes straight into `upper`. */
+  lowers: string[];
+  upper: string;
+  work: string;
+  merged: string;
+  binds: Bind[];
+  /** Bind the host's resolv.conf over the tree's while the step runs (never copied up). */
+  network: boolean;
+  /** Host dir of programs put first on PATH (stubs for update-initramfs/dracut). */
+  stubDir?: string;
+}
+
+export interface StepSpec<A = unknown> {
+  mounts: StepMounts;
+  action: A;
+  resultFile: string;
+}
+
+/** The `ib` entry script, for re-executing ourselves inside the namespace. */
+export function ibEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  // Under vitest we run from src/*.ts; the namespace child needs the compiled dist/ (npm test builds it).
+  const js = here.replace(/\/src\/tree\/isolate\.ts$/, '/dist/tree/isolate.js');
+  const entry = join(dirname(js), '..', 'cli', 'main.js');
+  if (!existsSync(entry)) throw new IbError(`cannot find ${entry}`, { hint: 'run `npm run build` first' });
+  return entry;
+}
+
+/** Parent side: run a step spec in a fresh mount+pid namespace and surface its error, if any. */
+export async function runIsolated<A>(spec: StepSpec<A>, specFile: string, opts: { run?: Run; inherit?: boolean } = {}): Promise<void> {
+  const run = opts.run ?? defaultRun;
+  await writeFile(specFile, JSON.stringify(spec));
+  const r = await run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', process.execPath, ibEntry(), '__step', specFile], {
+    allowFailure: true, inherit: opts.inherit,
+  });
+  if (r.exitCode === 0) return;
+  const result = await readFile(spec.resultFile, 'utf8').then((t) => JSON.parse(t) as { error?: { message: string; hint?: string } }).catch(() => undefined);
+  if (result?.error) throw new IbError(result.error.message, { hint: result.error.hint });
+  const tail = (r.stderr || r.stdout).trim().split('\n').slice(-20).join('\n');
+  throw new IbError(`isolated step failed with exit code ${r.exitCode}${tail ? `:\n${tail}` : ''}`);
+}
+
+/** Child side: make the mounts for a step. Runs inside the private namespace only. */
+export async function mountStepRoot(m: StepMounts, run: Run = defaultRun): Promise<string> {
+  const root = m.merged;
+  await mkdir(root, { recursive: true });
+  if (m.lowers.length > 0) {
+    // Mount data is limited to one page: give lowers relative to a common parent (the mount
+    // syscall resolves them against mount(8)'s cwd), so 60+ layers fit.
+    const cwd = dirname(m.lowers[0]!);
+    const rel = (p: string) => (dirname(p) === cwd ? relative(cwd, p) : p);
+    const data = `lowerdir=${m.lowers.map(rel).join(':')},upperdir=${m.upper},workdir=${m.work},redirect_dir=off,metacopy=off,index=off,xino=off`;
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', data, root], { cwd });
+  } else {
+    await run('mount', ['--bind', m.upper, root]);
+  }
+  const inRoot = async (p: string, kind: 'dir' | 'file') => {
+    const host = await resolveInRoot(root, p);
+    if (!existsSync(host)) {
+      if (kind === 'dir') await mkdir(host, { recursive: true });
+      else {
+        await mkdir(dirname(host), { recursive: true });
+        await writeFile(host, '');
+      }
+    }
+    return host;
+  };
+  await run('mount', ['-t', 'proc', 'proc', await inRoot('/proc', 'dir')]);
+  await run('mount', ['-t', 'sysfs', '-o', 'ro', 'sysfs', await inRoot('/sys', 'dir')]);
+  const dev = await inRoot('/dev', 'dir');
+  await run('mount', ['--bind', '/dev', dev]);
+  await run('mount', ['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=620', 'devpts', join(dev, 'pts')]);
+  await run('mount', ['--bind', join(dev, 'pts/ptmx'), join(dev, 'ptmx')]);
+  // Scratch space of maintainer scripts must not end up in the layer.
+  await run('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'tmpfs', await inRoot('/run', 'dir')]);
+  await run('mount', ['-t', 'tmpfs', '-o', 'mode=1777', 'tmpfs', await inRoot('/tmp', 'dir')]);
+  if (m.network && existsSync('/etc/resolv.conf')) {
+    await run('mount', ['--bind', '/etc/resolv.conf', await inRoot('/etc/resolv.conf', 'file')]);
+  }
+  for (const b of m.binds) {
+    await mkdir(b.src, { recursive: true });
+    const target = await inRoot(b.dst, 'dir');
+    await run('mount', ['--bind', b.src, target]);
+    if (b.readonly) await run('mount', ['-o', 'remount,bind,ro', target]);
+  }
+  if (m.stubDir) {
+    const target = await inRoot('/run/ib/bin', 'dir');
+    await run('mount', ['--bind', '-o', 'ro', m.stubDir, target]);
+  }
+  return root;
+}
+
+/** PATH for commands chrooted into a step root. */
+export function stepPath(withStubs: boolean): string {
+  return `${withStubs ? '/run/ib/bin:' : ''}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+}
+
+/** Child side: write the step's outcome for the parent. */
+export async function writeStepResult(file: string, err?: unknown): Promise<void> {
+  const error = err === undefined ? undefined : {
+    message: messageChain(err).join(': '),
+    hint: hintOf(err),
+  };
+  await writeFile(file, JSON.stringify({ ok: err === undefined, error }));
+}
