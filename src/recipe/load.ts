@@ -221,7 +221,7 @@ export async function loadRecipe(file: string): Promise<LoadedRecipe> {
       bootstrap = { ...frag.bootstrap, from: relative(process.cwd(), lf) };
     }
     const body = bodyOf(frag);
-    const name = relative(builtinLayersDir(), lf).startsWith('..') ? relative(dirname(abs), lf) : relative(builtinLayersDir(), lf);
+    const name = /\.ya?ml$/.test(ref) ? ref : `${ref}.yaml`;
     layers.push({ name, file: lf, body, inputs: await fileDigests(body, dirname(lf), lf), carriesBootstrap: frag.bootstrap !== undefined });
   }
   const own = bodyOf(recipe);
