@@ -3,7 +3,7 @@
  * earlier layers as overlay lowers, runs the step isolated, captures the upper dir as a layer dir
  * and writes it to the store as one OCI layer.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError, wrap } from '../errors.js';
@@ -106,10 +106,29 @@ async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers: string
   return upper;
 }
 
+/** Paths whose change means the initramfs must be made again. */
+const INITRAMFS_INPUTS = ['usr/lib/modules', 'lib/modules', 'etc/initramfs-tools', 'usr/share/initramfs-tools', 'etc/dracut.conf.d', 'etc/dracut.conf', 'usr/lib/dracut', 'etc/modprobe.d', 'etc/crypttab', 'etc/fstab'];
+
+/**
+ * The final initramfs step runs only when it has something to do: a kernel without an initrd, or
+ * a layer of this build that changed what goes into one. A derive that adds htop skips it.
+ */
+function initramfsNeeded(ownLayerDirs: string[], allDirs: string[]): boolean {
+  const kernels = new Set<string>();
+  for (const d of allDirs) for (const m of ['usr/lib/modules', 'lib/modules']) {
+    const p = join(d, m);
+    if (existsSync(p)) for (const k of readdirSync(p)) if (existsSync(join(p, k, 'kernel')) || existsSync(join(p, k, 'modules.order'))) kernels.add(k);
+  }
+  if (kernels.size === 0) return false;
+  for (const k of kernels) if (!allDirs.some((d) => existsSync(join(d, 'boot', `initrd.img-${k}`)))) return true;
+  return ownLayerDirs.some((d) => INITRAMFS_INPUTS.some((p) => existsSync(join(d, p))));
+}
+
 export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltLayer[]> {
   const built: BuiltLayer[] = [];
   // Bottom first; layer dirs are materialised only when a step actually has to run.
   const stack: { digest: string; diffId: string; mediaType: string }[] = [...(o.baseLayers ?? [])];
+  const baseCount = stack.length;
   for (const step of plan.steps) {
     const cached = await readStep(o.paths, step.key);
     if (cached && (cached.empty || (cached.layer && (await o.store.hasBlob(cached.layer.digest))))) {
@@ -118,9 +137,16 @@ export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltL
       if (cached.layer) stack.push(cached.layer);
       continue;
     }
-    emit({ event: 'step-started', step: step.name, key: step.key, kind: step.kind });
     const t0 = performance.now();
     const lowers = (await materialize(o, stack)).reverse();
+    if (step.kind === 'initramfs' && !initramfsNeeded(lowers.slice(0, stack.length - baseCount), lowers)) {
+      const record: StepRecord = { key: step.key, empty: true, createdBy: 'ib initramfs (unchanged)' };
+      await writeStep(o.paths, record);
+      built.push({ step, record });
+      emit({ event: 'step-finished', step: step.name, key: step.key, seconds: (performance.now() - t0) / 1000 });
+      continue;
+    }
+    emit({ event: 'step-started', step: step.name, key: step.key, kind: step.kind });
     const work = await mkdtemp(join(o.paths.tmp, `step-${process.pid}-`));
     try {
       const upper = await runStep(o, plan, step, lowers, work).catch((e) => {

@@ -18,7 +18,12 @@ export interface AssembleOptions {
   annotations: Record<string, string>;
   /** Config of the base image when deriving; its Env/Cmd/Labels carry over. */
   baseConfig?: ImageConfig;
+  /** `name=version` of every installed package, stored in the config for `ib diff`. */
+  packages?: string[];
 }
+
+/** Config field holding the installed-package list (unknown fields are allowed by the spec). */
+export const PACKAGES_FIELD = 'dev.ib.packages';
 
 export async function assembleImage(store: Store, o: AssembleOptions): Promise<{ manifest: Descriptor; config: Descriptor }> {
   const created = new Date(o.sourceDateEpoch * 1000).toISOString();
@@ -35,6 +40,7 @@ export async function assembleImage(store: Store, o: AssembleOptions): Promise<{
     },
     rootfs: { type: 'layers', diff_ids: o.layers.map((l) => l.diffId) },
     history: o.history,
+    ...(o.packages ? { [PACKAGES_FIELD]: o.packages } : {}),
   };
   const configDesc = await store.putJson(config, MediaType.config);
   const manifest: Manifest = {

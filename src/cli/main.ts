@@ -7,6 +7,8 @@ import { hintOf, IbError, messageChain } from '../errors.js';
 import { shutdown } from '../exec/run.js';
 import { logger } from '../log.js';
 import { registerBuildCommands } from './build-commands.js';
+import { registerDerive } from './derive.js';
+import { registerDiff } from './diff.js';
 import { registerDoctor } from './doctor.js';
 import { registerInternal } from './internal.js';
 import { registerStoreCommands } from './store-commands.js';
@@ -49,6 +51,8 @@ export function makeProgram(): Command {
     });
   registerDoctor(program);
   registerBuildCommands(program);
+  registerDerive(program);
+  registerDiff(program);
   registerStoreCommands(program);
   registerInternal(program);
   return program;

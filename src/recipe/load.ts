@@ -236,3 +236,20 @@ export async function loadRecipe(file: string): Promise<LoadedRecipe> {
   }
   return { file: abs, recipe, layers, bootstrap };
 }
+
+/**
+ * A recipe given as an object rather than a file (`ib derive` builds one from its flags), validated
+ * by the same schema. `source:` paths are relative to `baseDir`.
+ */
+export async function inlineRecipe(value: unknown, baseDir: string, what = 'command line'): Promise<LoadedRecipe> {
+  const res = Recipe.safeParse(value);
+  if (!res.success) {
+    const lines = res.error.issues.slice(0, 8).map((i) => `${pathToString(i.path as PropertyKey[])}: ${i.message}`);
+    throw new UsageError(`${what}: invalid:\n  ${lines.join('\n  ')}`);
+  }
+  const recipe = res.data;
+  const own = bodyOf(recipe);
+  const file = join(baseDir, `<${what}>`);
+  const layers: LoadedLayer[] = bodyIsEmpty(own) ? [] : [{ name: what, file, body: own, inputs: await fileDigests(own, baseDir, what) }];
+  return { file, recipe, layers, bootstrap: recipe.bootstrap ? { ...recipe.bootstrap, from: what } : undefined };
+}

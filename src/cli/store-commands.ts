@@ -1,0 +1,138 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { cachePaths } from '../build/index.js';
+import { IbError } from '../errors.js';
+import { formatBytes } from '../log.js';
+import { Store } from '../oci/index.js';
+import { ImageConfig, Manifest } from '../oci/types.js';
+import { inspectRemote, parseRef } from '../registry/index.js';
+import type { GlobalOptions } from './main.js';
+import { pushToRegistry } from './push.js';
+
+async function openStore(cmd: Command): Promise<Store> {
+  const g = cmd.optsWithGlobals() as GlobalOptions;
+  return Store.open(cachePaths(undefined, g.store).store);
+}
+
+export function storeTag(ref: string): string {
+  return /:[\w][\w.-]*$/.test(ref.split('/').pop() ?? ref) || ref.includes('@') ? ref : `${ref}:latest`;
+}
+
+export async function readStoreImage(store: Store, ref: string): Promise<{ digest: string; manifest: Manifest; config: ImageConfig }> {
+  const desc = await store.resolve(storeTag(ref));
+  if (!desc) throw new IbError(`image "${ref}" is not in the local store`, { hint: 'ib images lists the local store; ib pull fetches from a registry' });
+  const manifest = await store.readJson(desc.digest, Manifest);
+  const config = await store.readJson(manifest.config.digest, ImageConfig);
+  return { digest: desc.digest, manifest, config };
+}
+
+export function registerStoreCommands(program: Command): void {
+  program
+    .command('images')
+    .description('list the images in the local store')
+    .option('--format <fmt>', 'table (default) or json', 'table')
+    .action(async (o: { format: string }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const rows: { name: string; digest: string; size: number; created?: string; layers: number }[] = [];
+      for (const { name, descriptor } of await store.list()) {
+        try {
+          const m = await store.readJson(descriptor.digest, Manifest);
+          const c = await store.readJson(m.config.digest, ImageConfig);
+          rows.push({ name, digest: descriptor.digest, size: m.layers.reduce((a, l) => a + l.size, 0), created: c.created, layers: m.layers.length });
+        } catch {
+          rows.push({ name, digest: descriptor.digest, size: 0, layers: 0 });
+        }
+      }
+      if (o.format === 'json') {
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`${'NAME'.padEnd(40)} ${'DIGEST'.padEnd(19)} ${'LAYERS'.padStart(6)} ${'SIZE'.padStart(10)}  CREATED\n`);
+      for (const r of rows) {
+        process.stdout.write(`${r.name.padEnd(40)} ${r.digest.slice(7, 19).padEnd(19)} ${String(r.layers).padStart(6)} ${formatBytes(r.size).padStart(10)}  ${r.created ?? ''}\n`);
+      }
+    });
+
+  program
+    .command('inspect <ref>')
+    .description('show an image of the local store or a registry (docker://…) as JSON')
+    .option('--raw', 'print the manifest exactly as stored')
+    .option('--config', 'print the image config')
+    .option('--tls-verify <bool>', 'require https (default true except for localhost)')
+    .option('--authfile <file>', 'credentials file')
+    .action(async (ref: string, o: { raw?: boolean; config?: boolean; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+      const parsed = parseRef(ref);
+      if (parsed.transport !== 'store') {
+        const r = await inspectRemote(parsed, { tlsVerify: o.tlsVerify === undefined ? undefined : o.tlsVerify === 'true', authfile: o.authfile });
+        process.stdout.write((o.raw ? r.raw : JSON.stringify(o.config ? r.config : r, null, 2)) + '\n');
+        return;
+      }
+      const store = await openStore(cmd);
+      const { digest, manifest, config } = await readStoreImage(store, ref);
+      if (o.raw) {
+        process.stdout.write(await readFile(store.blobPath(digest), 'utf8'));
+        return;
+      }
+      if (o.config) {
+        process.stdout.write(JSON.stringify(config, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(JSON.stringify({
+        name: storeTag(ref),
+        digest,
+        created: config.created,
+        architecture: config.architecture,
+        os: config.os,
+        labels: config.config?.Labels ?? {},
+        annotations: manifest.annotations ?? {},
+        layers: manifest.layers.map((l, i) => ({ digest: l.digest, diffId: config.rootfs.diff_ids[i], size: l.size, mediaType: l.mediaType, createdBy: config.history?.filter((h) => !h.empty_layer)[i]?.created_by })),
+        size: manifest.layers.reduce((a, l) => a + l.size, 0),
+      }, null, 2) + '\n');
+    });
+
+  program
+    .command('rm <refs...>')
+    .description('remove image tags from the local store (blobs go with ib prune)')
+    .action(async (refs: string[], _o: unknown, cmd: Command) => {
+      const store = await openStore(cmd);
+      for (const r of refs) {
+        if (!(await store.untag(storeTag(r)))) throw new IbError(`image "${r}" is not in the local store`, { hint: 'ib images lists the local store' });
+        process.stdout.write(`untagged ${storeTag(r)}\n`);
+      }
+    });
+
+  program
+    .command('prune')
+    .description('delete blobs no tag or cached build step uses; --all also drops the build cache')
+    .option('--all', 'also forget cached build steps and unpacked layers')
+    .action(async (o: { all?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      const paths = cachePaths(undefined, g.store);
+      const store = await Store.open(paths.store);
+      if (o.all) {
+        await rm(paths.steps, { recursive: true, force: true });
+        await rm(paths.layers, { recursive: true, force: true });
+        cachePaths(undefined, g.store);
+      }
+      const roots: string[] = [];
+      for (const f of await readdir(paths.steps).catch(() => [] as string[])) {
+        const rec = JSON.parse(await readFile(join(paths.steps, f), 'utf8').catch(() => '{}')) as { layer?: { digest: string } };
+        if (rec.layer) roots.push(rec.layer.digest);
+      }
+      const r = await store.prune(roots);
+      process.stdout.write(`removed ${r.removed} blobs, ${formatBytes(r.bytes)}\n`);
+    });
+
+  program
+    .command('push <src> <dest>')
+    .description('push an image of the local store to a registry')
+    .option('--digestfile <file>', 'write the manifest digest to this file')
+    .option('--tls-verify <bool>', 'require https (default true except for localhost)')
+    .option('--authfile <file>', 'credentials file')
+    .action(async (src: string, dest: string, o: { digestfile?: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const digest = await pushToRegistry(store, storeTag(src), dest.replace(/^docker:\/\//, ''), o);
+      process.stdout.write(digest + '\n');
+    });
+}
