@@ -1,26 +1,24 @@
 /**
- * Suite-wide setup: the real registry server on 127.0.0.1 (random port). Tests read its address
- * from `inject('registry')`. Further shared fixtures (a prepared base image) hook in here.
+ * Suite-wide setup: the real registry server on 127.0.0.1 (random port) and the shared base image
+ * (debian-minimal, built once per run and cached between runs). Tests read them with inject().
  */
 import type { TestProject } from 'vitest/node';
+import { startRegistry } from './helpers/registry.js';
+import { ensureBaseImage } from './helpers/base-image.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const teardowns: (() => Promise<void>)[] = [];
-  try {
-    const { startRegistry } = await import('./helpers/registry.js');
-    const reg = await startRegistry();
-    project.provide('registry', reg.address);
-    teardowns.push(reg.stop);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-  }
+  const reg = await startRegistry();
+  project.provide('registry', reg.address);
+  const base = await ensureBaseImage();
+  project.provide('baseImage', base);
   return async () => {
-    for (const t of teardowns.reverse()) await t();
+    await reg.stop();
   };
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     registry: string;
+    baseImage: { cacheDir: string; tag: string; digest: string; buildSeconds: number };
   }
 }

@@ -10,3 +10,13 @@ export function registerInternal(program: Command): void {
       await runStepInside(spec);
     });
 }
+
+export function registerInternalFlatten(program: Command): void {
+  program
+    .command('__flatten <spec>', { hidden: true })
+    .description('copy a mounted layer stack out to a directory (internal)')
+    .action(async (spec: string) => {
+      const { flattenInside } = await import('../tree/flatten.js');
+      await flattenInside(spec);
+    });
+}

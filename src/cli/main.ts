@@ -10,7 +10,7 @@ import { registerBuildCommands } from './build-commands.js';
 import { registerDerive } from './derive.js';
 import { registerDiff } from './diff.js';
 import { registerDoctor } from './doctor.js';
-import { registerInternal } from './internal.js';
+import { registerInternal, registerInternalFlatten } from './internal.js';
 import { registerStoreCommands } from './store-commands.js';
 
 export interface GlobalOptions {
@@ -55,6 +55,7 @@ export function makeProgram(): Command {
   registerDiff(program);
   registerStoreCommands(program);
   registerInternal(program);
+  registerInternalFlatten(program);
   return program;
 }
 

@@ -1,7 +1,8 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { cachePaths } from '../build/index.js';
+import { cachePaths, layerDirs } from '../build/index.js';
+import { flattenLayers } from '../tree/flatten.js';
 import { IbError } from '../errors.js';
 import { formatBytes } from '../log.js';
 import { Store } from '../oci/index.js';
@@ -122,6 +123,19 @@ export function registerStoreCommands(program: Command): void {
       }
       const r = await store.prune(roots);
       process.stdout.write(`removed ${r.removed} blobs, ${formatBytes(r.bytes)}\n`);
+    });
+
+  program
+    .command('export <ref> <dir>')
+    .description('write the merged root tree of an image of the local store to a new directory')
+    .action(async (ref: string, dir: string, _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      const paths = cachePaths(undefined, g.store);
+      const store = await Store.open(paths.store);
+      const { manifest, config } = await readStoreImage(store, ref);
+      const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: config.rootfs.diff_ids[i]! }));
+      const dirs = await layerDirs(paths, store, layers);
+      await flattenLayers(dirs.reverse(), resolve(dir), paths.tmp);
     });
 
   program
