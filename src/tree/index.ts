@@ -10,3 +10,6 @@ export { captureUpper, type CaptureOptions, type CaptureStats } from './capture.
 export { LowerView, type LowerEntry } from './lower-view.js';
 export { noiseAction, type NoiseAction } from './noise.js';
 export { isWhiteout, walkTree, sameEntry } from './layer-entry.js';
+export { scanDiff, type ScanDiffOptions } from './scan-diff.js';
+export { runIsolated, mountStepRoot, stepPath, writeStepResult, ibEntry, type StepSpec, type StepMounts, type Bind } from './isolate.js';
+export { flattenLayers } from './flatten.js';

@@ -21,6 +21,7 @@ const DROP: RegExp[] = [
   /^var\/cache\/apt\/[^/]+\.bin$/,
   /^var\/cache\/apt\/archives\/[^/]+\.deb$/,
   /^var\/cache\/apt\/archives\/partial\/.+$/,
+  /^var\/cache\/apt\/archives\/lock$/,
   /^var\/cache\/debconf\/[^/]+-old$/,
   /^var\/cache\/ldconfig\/aux-cache$/,
   /^var\/log\/dpkg\.log$/,
