@@ -74,7 +74,7 @@ export function remoteBlobStream(client: RepoClient, d: Descriptor, onBytes?: (n
 }
 
 function rejectSchema1(m: RemoteManifest, url: string): void {
-  if (/manifest\.v1\+(prettyjws|json)$/.test(m.mediaType) || /"schemaVersion"\s*:\s*1\b/.test(m.bytes.toString('utf8', 0, 200))) {
+  if (/^application\/vnd\.docker\.distribution\.manifest\.v1\+(prettyjws|json)$/.test(m.mediaType) || /"schemaVersion"\s*:\s*1\s*[,}]/.test(m.bytes.toString('utf8'))) {
     throw new RegistryError({ method: 'GET', url, code: 'UNSUPPORTED', message: 'Docker schema 1 manifests are not supported', hint: 'push the image again with a current docker, podman or skopeo (they write schema 2 / OCI)' });
   }
 }
