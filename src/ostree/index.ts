@@ -1,0 +1,8 @@
+/**
+ * ostree: prepare a root tree, commit it, deploy it to a sysroot, and carry commits as
+ * ostree-native ("bootable") container images and back. Knows trees, repos and images, never
+ * recipes or builds.
+ */
+export { prepareTree, type PrepareOptions, type PreparedTree } from './prepare.js';
+export { ostreeCommit, ensureRepo, type CommitOptions, type CommitRepoMode } from './commit.js';
+export { OstreeRepo, type Commit, type DirTree, type DirMeta, type FileObject, type RepoMode } from './repo.js';
