@@ -65,9 +65,17 @@ export class Authenticator {
     return this.challenge?.scheme;
   }
 
-  /** Drop a token the registry refused (it expired early, or lacks a scope). */
-  forget(scopes: readonly string[]): void {
-    this.tokens.delete(scopes.join(' '));
+  /**
+   * Drop the token the registry refused (it expired early, or lacks a scope) — only if it is
+   * still the cached one: parallel requests refused with the same token must not throw away the
+   * fresh token the first of them already fetched.
+   */
+  async forget(scopes: readonly string[], sent: string | undefined): Promise<void> {
+    const key = scopes.join(' ');
+    const p = this.tokens.get(key);
+    if (!p || !sent) return;
+    const t = await p.catch(() => undefined);
+    if (!t || sent === `Bearer ${t.token}`) this.tokens.delete(key);
   }
 
   /** The Authorization header for a request needing `scopes` on `repository`, or undefined. */

@@ -30,7 +30,16 @@ export interface UploadProgress {
 }
 
 export class RepoClient {
-  constructor(readonly conn: Connection, readonly repository: string) {}
+  /**
+   * `actions` are the token scope every request of this client asks for: a push reads and writes
+   * with one `pull,push` token instead of fetching a second, pull-only one for its HEADs.
+   */
+  constructor(readonly conn: Connection, readonly repository: string, readonly actions: readonly ('pull' | 'push')[] = ['pull']) {}
+
+  /** Writes need push even on a client made for reading. */
+  private get push(): readonly ('pull' | 'push')[] {
+    return this.actions.includes('push') ? this.actions : [...this.actions, 'push'];
+  }
 
   private path(rest: string): string {
     return `/v2/${this.repository}/${rest}`;
@@ -39,7 +48,7 @@ export class RepoClient {
   /** The blob's size on the registry, or undefined when it has none. */
   async headBlob(digest: string): Promise<number | undefined> {
     const res = await this.conn.send({
-      method: 'HEAD', path: this.path(`blobs/${digest}`), repository: this.repository, actions: ['pull'],
+      method: 'HEAD', path: this.path(`blobs/${digest}`), repository: this.repository, actions: this.actions,
       ok: [200, 404], notFound: 'BLOB_UNKNOWN',
     });
     await res.body.dump();
@@ -51,7 +60,7 @@ export class RepoClient {
   async getBlob(digest: string, offset = 0, end?: number): Promise<{ body: Readable; start: number }> {
     const range = offset > 0 || end !== undefined ? { range: `bytes=${offset}-${end === undefined ? '' : end - 1}` } : undefined;
     const res = await this.conn.send({
-      method: 'GET', path: this.path(`blobs/${digest}`), repository: this.repository, actions: ['pull'],
+      method: 'GET', path: this.path(`blobs/${digest}`), repository: this.repository, actions: this.actions,
       headers: range ?? {}, ok: [200, 206], notFound: 'BLOB_UNKNOWN',
     });
     let start = 0;
@@ -64,7 +73,7 @@ export class RepoClient {
 
   async headManifest(reference: string): Promise<{ digest: string; mediaType: string; size: number } | undefined> {
     const res = await this.conn.send({
-      method: 'HEAD', path: this.path(`manifests/${reference}`), repository: this.repository, actions: ['pull'],
+      method: 'HEAD', path: this.path(`manifests/${reference}`), repository: this.repository, actions: this.actions,
       headers: { accept: MANIFEST_ACCEPT }, ok: [200, 404], notFound: 'MANIFEST_UNKNOWN',
     });
     await res.body.dump();
@@ -77,7 +86,7 @@ export class RepoClient {
   /** The manifest's exact bytes, checked against the digest asked for (or announced). */
   async getManifest(reference: string): Promise<RemoteManifest> {
     const res = await this.conn.send({
-      method: 'GET', path: this.path(`manifests/${reference}`), repository: this.repository, actions: ['pull'],
+      method: 'GET', path: this.path(`manifests/${reference}`), repository: this.repository, actions: this.actions,
       headers: { accept: MANIFEST_ACCEPT }, ok: [200], notFound: 'MANIFEST_UNKNOWN',
     });
     const bytes = await readLimited(res, MAX_MANIFEST);
@@ -102,7 +111,7 @@ export class RepoClient {
   /** PUT a manifest; returns the digest the registry computed (which must be ours). */
   async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<string> {
     const res = await this.conn.send({
-      method: 'PUT', path: this.path(`manifests/${reference}`), repository: this.repository, actions: ['pull', 'push'],
+      method: 'PUT', path: this.path(`manifests/${reference}`), repository: this.repository, actions: this.push,
       headers: { 'content-type': mediaType }, body: () => bytes, ok: [201, 200, 202], notFound: 'NAME_UNKNOWN',
     });
     await res.body.dump();
@@ -116,7 +125,7 @@ export class RepoClient {
 
   async deleteManifest(digest: string): Promise<void> {
     const res = await this.conn.send({
-      method: 'DELETE', path: this.path(`manifests/${digest}`), repository: this.repository, actions: ['pull', 'push'],
+      method: 'DELETE', path: this.path(`manifests/${digest}`), repository: this.repository, actions: this.push,
       ok: [202, 200], notFound: 'MANIFEST_UNKNOWN',
     });
     await res.body.dump();
@@ -129,7 +138,7 @@ export class RepoClient {
   async startUpload(mount?: { digest: string; from: string }): Promise<UploadStart> {
     const q = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}` : '';
     const res = await this.conn.send({
-      method: 'POST', path: this.path(`blobs/uploads/${q}`), repository: this.repository, actions: ['pull', 'push'],
+      method: 'POST', path: this.path(`blobs/uploads/${q}`), repository: this.repository, actions: this.push,
       extraScopes: mount ? [`repository:${mount.from}:pull`] : [], headers: { 'content-length': '0' },
       ok: [201, 202], notFound: 'NAME_UNKNOWN',
     });
@@ -141,7 +150,7 @@ export class RepoClient {
   /** Send bytes [offset, offset+length) of the blob. Not retried here: the caller asks where to resume. */
   async patchChunk(location: string, offset: number, length: number, body: () => Readable): Promise<UploadProgress> {
     const res = await this.conn.send({
-      method: 'PATCH', path: location, repository: this.repository, actions: ['pull', 'push'],
+      method: 'PATCH', path: location, repository: this.repository, actions: this.push,
       headers: {
         'content-type': 'application/octet-stream',
         'content-range': `${offset}-${offset + length - 1}`,
@@ -156,7 +165,7 @@ export class RepoClient {
   /** Where an upload stands, as the registry sees it (resume point after a dropped connection). */
   async uploadStatus(location: string): Promise<UploadProgress> {
     const res = await this.conn.send({
-      method: 'GET', path: location, repository: this.repository, actions: ['pull', 'push'],
+      method: 'GET', path: location, repository: this.repository, actions: this.push,
       ok: [204, 200], notFound: 'BLOB_UPLOAD_UNKNOWN',
     });
     await res.body.dump();
@@ -168,7 +177,7 @@ export class RepoClient {
     const u = new URL(location);
     u.searchParams.set('digest', digest);
     const res = await this.conn.send({
-      method: 'PUT', path: u.toString(), repository: this.repository, actions: ['pull', 'push'],
+      method: 'PUT', path: u.toString(), repository: this.repository, actions: this.push,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(rest?.length ?? 0) },
       body: rest?.body, ok: [201, 204], notFound: 'BLOB_UPLOAD_UNKNOWN', retry: false,
     });
@@ -181,7 +190,7 @@ export class RepoClient {
 
   async cancelUpload(location: string): Promise<void> {
     const res = await this.conn.send({
-      method: 'DELETE', path: location, repository: this.repository, actions: ['pull', 'push'],
+      method: 'DELETE', path: location, repository: this.repository, actions: this.push,
       ok: [204, 200, 202, 404], retry: false,
     });
     await res.body.dump();
@@ -189,7 +198,7 @@ export class RepoClient {
 
   async listTags(): Promise<string[]> {
     const res = await this.conn.send({
-      method: 'GET', path: this.path('tags/list'), repository: this.repository, actions: ['pull'], ok: [200], notFound: 'NAME_UNKNOWN',
+      method: 'GET', path: this.path('tags/list'), repository: this.repository, actions: this.actions, ok: [200], notFound: 'NAME_UNKNOWN',
     });
     const j = JSON.parse((await readLimited(res, MAX_MANIFEST)).toString('utf8')) as { tags?: string[] | null };
     return j.tags ?? [];

@@ -112,20 +112,37 @@ export class Connection {
     return p;
   }
 
-  /** `http(s)://host[:port]`; with `insecure`, https is tried first and http is the fallback. */
+  /**
+   * `http(s)://host[:port]`, found with one `GET /v2/` ping that also learns the auth challenge
+   * (as docker does): parallel first requests then authenticate up front instead of each
+   * collecting a 401 and fetching its own token. With `insecure`, https is tried first and http
+   * is the fallback.
+   */
   origin(): Promise<string> {
     this.originP ??= (async () => {
       const def = defaultOrigin(this.registry);
-      if (!this.insecure || def.startsWith('http:')) return def;
-      try {
-        const r = await request(`${def}/v2/`, { method: 'GET', dispatcher: this.dispatcher, headersTimeout: 10_000 });
-        await r.body.dump();
-        return def;
-      } catch {
-        return def.replace(/^https:/, 'http:');
+      if (await this.ping(def)) return def;
+      if (this.insecure && def.startsWith('https:')) {
+        const http = def.replace(/^https:/, 'http:');
+        if (await this.ping(http)) return http;
       }
+      // Unreachable now: the request itself will retry and report the failure.
+      return def;
     })();
     return this.originP;
+  }
+
+  private async ping(origin: string): Promise<boolean> {
+    try {
+      const r = await request(`${origin}/v2/`, {
+        method: 'GET', dispatcher: this.dispatcher, headersTimeout: 30_000, headers: { 'user-agent': this.userAgent },
+      });
+      await r.body.dump();
+      if (r.statusCode === 401) this.auth.learn(header(r, 'www-authenticate'));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async url(path: string): Promise<string> {
@@ -165,7 +182,7 @@ export class Connection {
         attempt--;
         const wwwAuth = header(res, 'www-authenticate');
         await res.body.dump();
-        this.auth.forget(scopes);
+        await this.auth.forget(scopes, headers.authorization);
         if (this.auth.learn(wwwAuth)) continue;
         throw await this.unauthorized(req, url, status, '');
       }

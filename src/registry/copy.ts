@@ -69,7 +69,7 @@ export async function copyBetweenRegistries(
   tuning: CopyTuning = {},
 ): Promise<CopyResult> {
   const src = new RepoClient(session.connection(from.registry), from.repository);
-  const dst = new RepoClient(session.connection(to.registry), to.repository);
+  const dst = new RepoClient(session.connection(to.registry), to.repository, ['pull', 'push']);
   const sameRegistry = from.registry === to.registry;
   let bytesCopied = 0;
   const done = new Set<string>();

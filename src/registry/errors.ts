@@ -71,13 +71,23 @@ export function errorFromResponse(method: string, url: string, status: number, b
   }
   if (parsed) {
     const first = parsed.errors[0]!;
-    const detail = first.detail === undefined || first.detail === null || first.detail === '' ? '' : ` (${typeof first.detail === 'string' ? first.detail : JSON.stringify(first.detail)})`;
+    const detail = formatDetail(first.detail);
     const more = parsed.errors.length > 1 ? ` (+${parsed.errors.length - 1} more)` : '';
     return new RegistryError({ method, url, status, code: first.code, message: `${first.message ?? first.code.toLowerCase()}${detail}${more}`.slice(0, 500) });
   }
   const code = codeForStatus(status, notFound);
   const text = body.trim().replace(/\s+/g, ' ').slice(0, 200);
   return new RegistryError({ method, url, status, code, message: text || statusText(status) });
+}
+
+const AccessDetail = z.array(z.object({ Type: z.string(), Name: z.string(), Action: z.string() }).passthrough()).min(1);
+
+/** distribution puts the access an UNAUTHORIZED/DENIED lacked in `detail`: say it in words. */
+function formatDetail(detail: unknown): string {
+  if (detail === undefined || detail === null || detail === '') return '';
+  const access = AccessDetail.safeParse(detail);
+  if (access.success) return ` (needs ${access.data.map((a) => `${a.Action} on ${a.Type} ${a.Name}`).join(', ')})`;
+  return ` (${typeof detail === 'string' ? detail : JSON.stringify(detail)})`;
 }
 
 function statusText(status: number): string {

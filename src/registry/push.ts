@@ -81,7 +81,7 @@ export async function pushFromStore(
   ref: DockerRef,
   tuning: PushTuning = {},
 ): Promise<PushResult> {
-  const client = new RepoClient(session.connection(ref.registry), ref.repository);
+  const client = new RepoClient(session.connection(ref.registry), ref.repository, ['pull', 'push']);
   const result: PushResult = { digest: manifestDigest, mediaType: '', size: 0, bytesUploaded: 0, blobs: [] };
   const done = new Set<string>();
   const m = tuning.mountFrom;
