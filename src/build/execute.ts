@@ -161,7 +161,7 @@ export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltL
         createdBy: `ib ${describeStep(step)}`,
       };
       if (record.layer) {
-        const dir = layerDir(o.paths, layer.diffId);
+        const dir = layerDir(o.paths, record.layer.diffId);
         if (!existsSync(dir)) await rename(upper, dir);
         stack.push(record.layer!);
       }

@@ -1,7 +1,7 @@
 /**
  * What a step does once its tree is mounted, inside the step's namespace (the `__step` internal
- * command runs this). Order within a layer: repositories → packages → files → groups → users →
- * services → hostname/timezone/locale/keyboard/kernel → run snippets → instantiation clean-up.
+ * command runs this). Order within a layer: repositories → packages → customizations (groups,
+ * users, files, settings, services) → run snippets → instantiation clean-up.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -11,8 +11,7 @@ import { run } from '../exec/run.js';
 import { detectPackageManager, sourcesFile } from '../packages/index.js';
 import type { LayerBody } from '../recipe/schema.js';
 import {
-  applyFiles, applyGroups, applyHostname, applyKernelCmdline, applyKeyboard, applyLocale, applyServices, applyTimezone,
-  applyUsers, finalizeInstantiation, mountStepRoot, removeInRoot, resolveInRoot, stepPath, writeFileInRoot, writeStepResult,
+  applyCustomizations, finalizeInstantiation, mountStepRoot, removeInRoot, resolveInRoot, stepPath, writeFileInRoot, writeStepResult,
   type StepSpec,
 } from '../tree/index.js';
 
@@ -79,15 +78,7 @@ async function layerStep(root: string, a: Extract<StepAction, { kind: 'layer' }>
       const pm = detectPackageManager(root);
       await pm.apply(root, { install: b.packages.install, remove: b.packages.remove }, { env });
     }
-    await applyFiles(root, b.files, a.baseDir);
-    await applyGroups(root, b.groups);
-    await applyUsers(root, b.users, { sourceDateEpoch: a.sourceDateEpoch });
-    if (b.services) await applyServices(root, b.services);
-    if (b.hostname !== undefined) await applyHostname(root, b.hostname);
-    if (b.timezone !== undefined) await applyTimezone(root, b.timezone);
-    if (b.locale !== undefined) await applyLocale(root, b.locale);
-    if (b.keyboard !== undefined) await applyKeyboard(root, b.keyboard);
-    if (b.kernel?.cmdline.length) await applyKernelCmdline(root, b.kernel.cmdline);
+    await applyCustomizations(root, b, { baseDir: a.baseDir, sourceDateEpoch: a.sourceDateEpoch });
     for (const [i, snippet] of b.run.entries()) {
       const r = await run('chroot', [root, '/bin/sh', '-ec', snippet], { env, allowFailure: true });
       if (r.exitCode !== 0) {
