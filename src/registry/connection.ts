@@ -152,7 +152,7 @@ export class Connection {
   async send(req: RegistryRequest): Promise<RegistryResponse> {
     const origin = await this.origin();
     let url = new URL(req.path, origin).toString();
-    const scopes = [repoScope(req.repository, req.actions), ...(req.extraScopes ?? [])];
+    const scopes = [...(req.actions.length ? [repoScope(req.repository, req.actions)] : []), ...(req.extraScopes ?? [])];
     const policy = this.retryPolicy;
     let attempt = 0;
     let challenged = false;

@@ -211,3 +211,4 @@ async function readSmallBlob(client: RepoClient, d: Descriptor): Promise<Buffer>
   }
   return buf;
 }
+export { login, logout, loginFile, checkCredentials } from './login.js';
