@@ -58,6 +58,7 @@ function checkFullDiff(xattrs: Map<string, Xattrs>): void {
 }
 
 const child = (rel: string, name: string) => (rel === '' ? name : `${rel}/${name}`);
+const parentOf = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 
 export async function captureUpper(upperDir: string, lowerDirs: readonly string[], opts: CaptureOptions): Promise<CaptureStats> {
   const run = opts.run ?? defaultRun;
@@ -69,12 +70,20 @@ export async function captureUpper(upperDir: string, lowerDirs: readonly string[
   await lower.prefetchDirs(tree.children.keys());
   const host = (rel: string) => (rel === '' ? upperDir : join(upperDir, rel));
   const whiteouts = new WhiteoutMaker(run);
+  // Removing entries bumps their directory's mtime; the layer must carry the step's mtimes
+  // (scan-diff copies them from the new tree), so they are put back at the end.
+  const touched = new Set<string>();
+  const remove = (rel: string, dir = false) => {
+    if (dir) rmdirSync(host(rel));
+    else unlinkSync(host(rel));
+    touched.add(parentOf(rel));
+  };
 
   // 1. Opaque regions → plain dirs + whiteouts. Inside an opaque dir the upper listing is the
   //    whole truth, for every subdirectory too (overlayfs never looks below it).
   const complete = new Set<string>();
   for (const rel of tree.children.keys()) {
-    const parent = rel === '' ? undefined : rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    const parent = rel === '' ? undefined : parentOf(rel);
     if (xattrs.get(rel)?.[OPAQUE]?.toString() !== 'y' && !(parent !== undefined && complete.has(parent))) continue;
     complete.add(rel);
     const below = await lower.lookup(rel);
@@ -82,6 +91,7 @@ export async function captureUpper(upperDir: string, lowerDirs: readonly string[
     const names = tree.children.get(rel)!;
     for (const name of await lower.children(rel)) {
       if (names.includes(name)) continue;
+      touched.add(rel);
       await whiteouts.make(host(child(rel, name)));
       names.push(name);
       tree.stats.set(child(rel, name), lstatSync(host(child(rel, name))));
@@ -114,7 +124,7 @@ export async function captureUpper(upperDir: string, lowerDirs: readonly string[
     };
     if (isWhiteout(st)) {
       if (b) return keep();
-      unlinkSync(host(rel));
+      remove(rel);
       stats.dropped++;
       return false;
     }
@@ -123,7 +133,7 @@ export async function captureUpper(upperDir: string, lowerDirs: readonly string[
       for (const name of tree.children.get(rel)!) if (await settle(child(rel, name))) any = true;
       if (rel === '' || any || !b) return keep();
       if (sameEntry({ host: host(rel), st, xattrs: xattrs.get(rel) ?? {} }, { ...b, xattrs: await lower.xattrsOf(b.host) }, sde)) {
-        rmdirSync(host(rel));
+        remove(rel, true);
         stats.dropped++;
         return false;
       }
@@ -131,11 +141,14 @@ export async function captureUpper(upperDir: string, lowerDirs: readonly string[
     }
     const noise = noiseAction(rel);
     if (noise === 'drop') {
-      unlinkSync(host(rel));
-      stats.noise++;
+      const same = b && sameEntry({ host: host(rel), st, xattrs: xattrs.get(rel) ?? {} }, { ...b, xattrs: await lower.xattrsOf(b.host) }, sde);
+      remove(rel);
+      if (same) stats.dropped++;
+      else stats.noise++;
       return false;
     }
-    if (noise === 'truncate' && st.isFile() && st.size > 0) {
+    const truncated = noise === 'truncate' && st.isFile() && st.size > 0;
+    if (truncated) {
       // Keep the mtime: scan-diff compares the same empty file with the original mtime.
       truncateSync(host(rel), 0);
       utimesSync(host(rel), st.atime, st.mtime);
@@ -144,13 +157,17 @@ export async function captureUpper(upperDir: string, lowerDirs: readonly string[
       stats.noise++;
     }
     if (b && sameEntry({ host: host(rel), st, xattrs: xattrs.get(rel) ?? {} }, { ...b, xattrs: await lower.xattrsOf(b.host) }, sde)) {
-      unlinkSync(host(rel));
-      stats.dropped++;
+      remove(rel);
+      if (!truncated) stats.dropped++;
       return false;
     }
     return keep();
   };
   await settle('');
   await removeXattrs(stripList, run);
+  for (const rel of touched) {
+    const st = tree.stats.get(rel);
+    if (st && tree.children.has(rel) && lstatSync(host(rel), { throwIfNoEntry: false })) utimesSync(host(rel), st.atime, st.mtime);
+  }
   return stats;
 }

@@ -68,12 +68,16 @@ export function clampedMtime(st: Stats, sourceDateEpoch: number): number {
   return Math.min(Math.floor(st.mtimeMs / 1000), sourceDateEpoch);
 }
 
+// Shared: a fresh 1 MiB pair per file made a whole-tree scan-diff allocate ~60 GB.
+const bufA = Buffer.allocUnsafe(1 << 20);
+const bufB = Buffer.allocUnsafe(1 << 20);
+
 function filesEqual(a: string, b: string): boolean {
   const fa = openSync(a, 'r');
   const fb = openSync(b, 'r');
   try {
-    const ba = Buffer.allocUnsafe(1 << 20);
-    const bb = Buffer.allocUnsafe(1 << 20);
+    const ba = bufA;
+    const bb = bufB;
     for (;;) {
       const na = readSync(fa, ba, 0, ba.length, null);
       const nb = readSync(fb, bb, 0, bb.length, null);
