@@ -19,7 +19,8 @@ export class SerialConsole {
   private closedWhy: string | undefined;
 
   private constructor(private readonly sock: Socket) {
-    sock.setEncoding('latin1');
+    // utf8 through a StringDecoder: a multi-byte character split across two reads stays whole.
+    sock.setEncoding('utf8');
     sock.on('data', (d: string) => {
       this.text += d;
       this.wake();

@@ -139,7 +139,7 @@ async function interact(con: SerialConsole): Promise<void> {
       if (d.includes(0x1d)) return finish();
       con.socket.write(d);
     };
-    const onOut = (d: string) => process.stdout.write(d, 'latin1');
+    const onOut = (d: string) => process.stdout.write(d);
     const finish = () => {
       stdin.off('data', onData);
       con.socket.off('data', onOut);
