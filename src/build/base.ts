@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { IbError, UsageError } from '../errors.js';
 import type { Store } from '../oci/index.js';
 import { ImageConfig, Manifest, isIndexMediaType, Index, hostPlatform } from '../oci/types.js';
-import { formatRef, parseRef, pullImage } from '../registry/index.js';
+import { formatRef, parseRef } from '../registry/reference.js';
 import type { MirrorSuite } from '../recipe/plan.js';
 
 export interface BaseImage {
@@ -50,6 +50,7 @@ export async function resolveBase(store: Store, input: string, opts: { tlsVerify
     }
     digest = d.digest;
   } else if (ref.transport === 'docker') {
+    const { pullImage } = await import('../registry/index.js');
     const pulled = await pullImage(store, ref, { tlsVerify: opts.tlsVerify, authfile: opts.authfile });
     digest = pulled.descriptor.digest;
   } else {

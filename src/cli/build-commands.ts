@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
-import { buildRecipe, resolvePlan } from '../build/index.js';
 import { UsageError } from '../errors.js';
-import { loadRecipe } from '../recipe/load.js';
-import { planForDisplay } from '../recipe/plan.js';
-import { recipeJsonSchema } from '../recipe/schema.js';
 import type { GlobalOptions } from './main.js';
-import { pushToRegistry } from './push.js';
 
 function parseSde(v: string): number {
   const n = Number(v);
@@ -17,7 +12,8 @@ export function registerBuildCommands(program: Command): void {
   program
     .command('schema')
     .description('print the JSON Schema of recipes (for editors)')
-    .action(() => {
+    .action(async () => {
+      const { recipeJsonSchema } = await import('../recipe/schema.js');
       process.stdout.write(JSON.stringify(recipeJsonSchema(), null, 2) + '\n');
     });
 
@@ -26,6 +22,9 @@ export function registerBuildCommands(program: Command): void {
     .description('print the resolved plan as JSON: base, steps, each step\'s content key and its inputs')
     .option('--source-date-epoch <n>', 'clamp timestamps to this time (default: recipe, $SOURCE_DATE_EPOCH, or the mirror\'s date)', parseSde)
     .action(async (file: string, o: { sourceDateEpoch?: number }) => {
+      const { loadRecipe } = await import('../recipe/load.js');
+      const { planForDisplay } = await import('../recipe/plan.js');
+      const { resolvePlan } = await import('../build/index.js');
       const loaded = await loadRecipe(file);
       const plan = await resolvePlan(loaded, { sourceDateEpoch: o.sourceDateEpoch });
       process.stdout.write(JSON.stringify(planForDisplay(plan), null, 2) + '\n');
@@ -44,6 +43,8 @@ export function registerBuildCommands(program: Command): void {
     .action(async (file: string, o: { tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
+      const { buildRecipe } = await import('../build/index.js');
+      const { pushToRegistry } = await import('./push.js');
       const t0 = performance.now();
       const res = await buildRecipe(file, { tag: o.tag, store: g.store, compression: o.compression, digestfile: o.digestfile, sourceDateEpoch: o.sourceDateEpoch });
       if (o.push) {

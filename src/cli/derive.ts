@@ -1,10 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildLoaded } from '../build/index.js';
 import { UsageError } from '../errors.js';
-import { inlineRecipe } from '../recipe/load.js';
 import type { GlobalOptions } from './main.js';
-import { pushToRegistry } from './push.js';
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 const many = (v: string, prev: string[] = []) => [...prev, v];
@@ -38,6 +35,9 @@ export function registerDerive(program: Command): void {
     }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
+      const { buildLoaded } = await import('../build/index.js');
+      const { inlineRecipe } = await import('../recipe/load.js');
+      const { pushToRegistry } = await import('./push.js');
       const name = (o.tag ?? 'derived').replace(/:[^/:]*$/, '');
       const files = (o.file ?? []).map(fileSpec);
       const loaded = await inlineRecipe({

@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { cachePaths } from '../build/index.js';
-import { diffImages } from '../build/diff.js';
-import { Store } from '../oci/index.js';
 import type { GlobalOptions } from './main.js';
-import { readStoreImage } from './store-commands.js';
 
 export function registerDiff(program: Command): void {
   program
@@ -11,6 +7,10 @@ export function registerDiff(program: Command): void {
     .description('what image B changes relative to A: packages added/removed/upgraded, files changed')
     .option('--json', 'print JSON')
     .action(async (a: string, b: string, o: { json?: boolean }, cmd: Command) => {
+      const { cachePaths } = await import('../build/index.js');
+      const { diffImages } = await import('../build/diff.js');
+      const { Store } = await import('../oci/index.js');
+      const { readStoreImage } = await import('./store-image.js');
       const g = cmd.optsWithGlobals() as GlobalOptions;
       const paths = cachePaths(undefined, g.store);
       const store = await Store.open(paths.store);

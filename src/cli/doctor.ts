@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { run } from '../exec/run.js';
 import { HOST_FILES, HOST_TOOLS } from '../exec/tools.js';
 import { IbError } from '../errors.js';
 
@@ -38,6 +37,7 @@ export function registerDoctor(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      const { run } = await import('../exec/run.js');
       if (process.getuid?.() !== 0) throw new IbError('ib doctor --install needs root', { hint: `run: sudo ${line}` });
       await run('apt-get', ['update'], { inherit: true });
       await run('apt-get', ['install', '-y', '--no-install-recommends', ...[...missing.keys()].sort()], { inherit: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });

@@ -1,12 +1,12 @@
 /** Internal commands ib runs of itself (hidden from --help). */
 import type { Command } from 'commander';
-import { runStepInside } from '../build/step-inside.js';
 
 export function registerInternal(program: Command): void {
   program
     .command('__step <spec>', { hidden: true })
     .description('run one build step inside its namespace (internal)')
     .action(async (spec: string) => {
+      const { runStepInside } = await import('../build/step-inside.js');
       await runStepInside(spec);
     });
 }

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { hintOf, IbError, messageChain } from '../errors.js';
-import { shutdown } from '../exec/run.js';
+import { shutdown } from '../exec/shutdown.js';
 import { logger } from '../log.js';
 import { registerBuildCommands } from './build-commands.js';
 import { registerDerive } from './derive.js';
@@ -84,3 +84,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Keep-alive sockets (mirror and registry connections) would hold the process open for seconds.
+process.exit();

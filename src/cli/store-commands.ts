@@ -1,31 +1,17 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { cachePaths, layerDirs } from '../build/index.js';
-import { flattenLayers } from '../tree/flatten.js';
 import { IbError } from '../errors.js';
 import { formatBytes } from '../log.js';
-import { Store } from '../oci/index.js';
-import { ImageConfig, Manifest } from '../oci/types.js';
-import { inspectRemote, parseRef } from '../registry/index.js';
 import type { GlobalOptions } from './main.js';
-import { pushToRegistry } from './push.js';
+import { readStoreImage, storeTag } from './store-image.js';
 
-async function openStore(cmd: Command): Promise<Store> {
+async function openStore(cmd: Command) {
   const g = cmd.optsWithGlobals() as GlobalOptions;
-  return Store.open(cachePaths(undefined, g.store).store);
-}
-
-export function storeTag(ref: string): string {
-  return /:[\w][\w.-]*$/.test(ref.split('/').pop() ?? ref) || ref.includes('@') ? ref : `${ref}:latest`;
-}
-
-export async function readStoreImage(store: Store, ref: string): Promise<{ digest: string; manifest: Manifest; config: ImageConfig }> {
-  const desc = await store.resolve(storeTag(ref));
-  if (!desc) throw new IbError(`image "${ref}" is not in the local store`, { hint: 'ib images lists the local store; ib pull fetches from a registry' });
-  const manifest = await store.readJson(desc.digest, Manifest);
-  const config = await store.readJson(manifest.config.digest, ImageConfig);
-  return { digest: desc.digest, manifest, config };
+  const { cachePaths } = await import('../build/cache.js');
+  const { Store } = await import('../oci/index.js');
+  const paths = cachePaths(undefined, g.store);
+  return { paths, store: await Store.open(paths.store) };
 }
 
 export function registerStoreCommands(program: Command): void {
@@ -34,7 +20,8 @@ export function registerStoreCommands(program: Command): void {
     .description('list the images in the local store')
     .option('--format <fmt>', 'table (default) or json', 'table')
     .action(async (o: { format: string }, cmd: Command) => {
-      const store = await openStore(cmd);
+      const { store } = await openStore(cmd);
+      const { ImageConfig, Manifest } = await import('../oci/types.js');
       const rows: { name: string; digest: string; size: number; created?: string; layers: number }[] = [];
       for (const { name, descriptor } of await store.list()) {
         try {
@@ -63,13 +50,15 @@ export function registerStoreCommands(program: Command): void {
     .option('--tls-verify <bool>', 'require https (default true except for localhost)')
     .option('--authfile <file>', 'credentials file')
     .action(async (ref: string, o: { raw?: boolean; config?: boolean; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+      const { parseRef } = await import('../registry/reference.js');
       const parsed = parseRef(ref);
       if (parsed.transport !== 'store') {
+        const { inspectRemote } = await import('../registry/index.js');
         const r = await inspectRemote(parsed, { tlsVerify: o.tlsVerify === undefined ? undefined : o.tlsVerify === 'true', authfile: o.authfile });
         process.stdout.write((o.raw ? r.raw : JSON.stringify(o.config ? r.config : r, null, 2)) + '\n');
         return;
       }
-      const store = await openStore(cmd);
+      const { store } = await openStore(cmd);
       const { digest, manifest, config } = await readStoreImage(store, ref);
       if (o.raw) {
         process.stdout.write(await readFile(store.blobPath(digest), 'utf8'));
@@ -96,7 +85,7 @@ export function registerStoreCommands(program: Command): void {
     .command('rm <refs...>')
     .description('remove image tags from the local store (blobs go with ib prune)')
     .action(async (refs: string[], _o: unknown, cmd: Command) => {
-      const store = await openStore(cmd);
+      const { store } = await openStore(cmd);
       for (const r of refs) {
         if (!(await store.untag(storeTag(r)))) throw new IbError(`image "${r}" is not in the local store`, { hint: 'ib images lists the local store' });
         process.stdout.write(`untagged ${storeTag(r)}\n`);
@@ -108,13 +97,11 @@ export function registerStoreCommands(program: Command): void {
     .description('delete blobs no tag or cached build step uses; --all also drops the build cache')
     .option('--all', 'also forget cached build steps and unpacked layers')
     .action(async (o: { all?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals() as GlobalOptions;
-      const paths = cachePaths(undefined, g.store);
-      const store = await Store.open(paths.store);
+      const { paths, store } = await openStore(cmd);
       if (o.all) {
         await rm(paths.steps, { recursive: true, force: true });
         await rm(paths.layers, { recursive: true, force: true });
-        cachePaths(undefined, g.store);
+        await openStore(cmd);
       }
       const roots: string[] = [];
       for (const f of await readdir(paths.steps).catch(() => [] as string[])) {
@@ -129,9 +116,9 @@ export function registerStoreCommands(program: Command): void {
     .command('export <ref> <dir>')
     .description('write the merged root tree of an image of the local store to a new directory')
     .action(async (ref: string, dir: string, _o: unknown, cmd: Command) => {
-      const g = cmd.optsWithGlobals() as GlobalOptions;
-      const paths = cachePaths(undefined, g.store);
-      const store = await Store.open(paths.store);
+      const { paths, store } = await openStore(cmd);
+      const { layerDirs } = await import('../build/index.js');
+      const { flattenLayers } = await import('../tree/flatten.js');
       const { manifest, config } = await readStoreImage(store, ref);
       const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: config.rootfs.diff_ids[i]! }));
       const dirs = await layerDirs(paths, store, layers);
@@ -145,7 +132,8 @@ export function registerStoreCommands(program: Command): void {
     .option('--tls-verify <bool>', 'require https (default true except for localhost)')
     .option('--authfile <file>', 'credentials file')
     .action(async (src: string, dest: string, o: { digestfile?: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
-      const store = await openStore(cmd);
+      const { store } = await openStore(cmd);
+      const { pushToRegistry } = await import('./push.js');
       const digest = await pushToRegistry(store, storeTag(src), dest.replace(/^docker:\/\//, ''), o);
       process.stdout.write(digest + '\n');
     });

@@ -32,8 +32,9 @@ export interface RunResult {
 
 export type Run = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
-/** Aborted on SIGINT/SIGTERM by the CLI: every running child gets SIGTERM, then SIGKILL. */
-export const shutdown = new AbortController();
+import { shutdown } from './shutdown.js';
+
+export { shutdown };
 
 export function baseEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {
