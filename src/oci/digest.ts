@@ -20,9 +20,12 @@ export class HashingStream extends Transform {
     cb(null, chunk);
   }
 
-  /** Only valid after the stream has ended. */
+  private result?: string;
+
+  /** Only valid after the stream has ended; may be called more than once. */
   digest(): string {
-    return 'sha256:' + this.hash.digest('hex');
+    this.result ??= 'sha256:' + this.hash.digest('hex');
+    return this.result;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IbError, wrap } from '../errors.js';
 import { formatBytes } from '../log.js';
@@ -68,6 +68,18 @@ async function removeStale(parent: string, prefix: string): Promise<void> {
   }
 }
 
+function tampered(digest: string, actual: string): IbError {
+  return new IbError(`layer ${digest}: the blob's content has digest ${actual}`, {
+    hint: 'the blob is corrupt or was tampered with: remove it and pull or rebuild the image',
+  });
+}
+
+async function checkBlob(store: Store, digest: string): Promise<void> {
+  const h = new HashingStream();
+  await pipeline(store.openBlob(digest), h, new Writable({ write: (_c, _e, cb) => cb() }));
+  if (h.digest() !== digest) throw tampered(digest, h.digest());
+}
+
 /**
  * Extract a layer into `targetDir` (which must not exist yet). If another process finishes the
  * same target first, its result is kept (layer dirs are content-addressed) and ours dropped.
@@ -111,6 +123,8 @@ export async function extractLayer(
       source.destroy();
       limit.destroy();
       await piped;
+      // A blob altered on disk usually breaks the tar or gzip first: name the real cause.
+      if (src instanceof Store && digest) await checkBlob(src, digest);
       if (e instanceof Refusal) throw new LayerRefusedError(name, e.member, e.message);
       if (e instanceof TarFormatError) throw new LayerRefusedError(name, undefined, `it is not a valid tar archive: ${e.message}`);
       if (e instanceof LayerRefusedError) throw e;
@@ -123,11 +137,7 @@ export async function extractLayer(
     if (codec) await codec.done.catch((e: unknown) => {
       throw wrap(`extracting layer ${name}`, e);
     });
-    if (digest && blobHash.digest() !== digest) {
-      throw new IbError(`layer ${digest}: the blob's content has digest ${blobHash.digest()}`, {
-        hint: 'the stored blob is corrupt or was tampered with: remove it and pull or rebuild the image',
-      });
-    }
+    if (digest && blobHash.digest() !== digest) throw tampered(digest, blobHash.digest());
     const diffId = diffHash.digest();
     if (expectedDiffId && diffId !== expectedDiffId) {
       throw new IbError(`layer ${name}: its uncompressed content has digest ${diffId}, but the image config says ${expectedDiffId}`, {
