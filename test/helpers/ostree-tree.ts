@@ -60,3 +60,23 @@ export async function ostreeTree(): Promise<string> {
   await rename(tmp, dir);
   return dir;
 }
+
+/** Prepare the ostree tree into `work/prepared` and commit it to `work/<mode>` as `branch`. */
+export async function ostreeTestCommit(work: string, opts: { mode?: 'archive' | 'bare-user'; branch?: string; version?: string } = {}): Promise<{ repo: string; branch: string; commit: string; prepared: string }> {
+  const { prepareTree, ostreeCommit } = await import('../../src/ostree/index.js');
+  const prepared = join(work, 'prepared');
+  if (!existsSync(join(prepared, 'usr/etc'))) await prepareTree(await ostreeTree(), prepared, { sourceDateEpoch: 1700000000 });
+  const mode = opts.mode ?? 'bare-user';
+  const repo = join(work, mode);
+  const branch = opts.branch ?? 'debian/12/x86_64';
+  const commit = await ostreeCommit({
+    tree: prepared, repo, branch, mode, subject: 'ib test commit', version: opts.version ?? '12.20231114.0', sourceDateEpoch: 1700000000,
+  });
+  return { repo, branch, commit, prepared };
+}
+
+/** Remove a directory holding ostree deployments (libostree marks them immutable). */
+export async function removeSysroot(dir: string): Promise<void> {
+  if (existsSync(dir)) await run('chattr', ['-R', '-f', '-i', dir], { allowFailure: true });
+  await rm(dir, { recursive: true, force: true });
+}
