@@ -15,6 +15,7 @@ import { fetchImageManifest, pullToStore, type PullResult, type PullTuning } fro
 import { pushFromStore, type PushResult, type PushTuning } from './push.js';
 import { formatRef, parseDockerRef, parseRef, storeNameOf, type DockerRef, type ImageRef } from './reference.js';
 import type { LocalStore } from './store-port.js';
+import { copyLocal, layoutName, openLocal, resolveLocal, type LocalRef } from './layout.js';
 
 export * from './reference.js';
 export { RegistryError, redactUrl } from './errors.js';
@@ -83,8 +84,8 @@ export async function pullImage(
 
 /**
  * Copy between transports. Blobs move as they are — never recompressed — so the destination's
- * manifest is byte-identical to the source's. Supported: registry ↔ registry, registry → store,
- * store → registry, store → store (a new tag).
+ * manifest is byte-identical to the source's. Supported: registry ↔ registry, registry ↔ store
+ * or oci: layout, store ↔ oci: layout (an `oci:` destination without a tag is tagged `latest`).
  */
 export async function copyImage(
   src: string | ImageRef,
@@ -93,43 +94,37 @@ export async function copyImage(
 ): Promise<CopyResult> {
   const from = typeof src === 'string' ? parseRef(src) : src;
   const to = typeof dst === 'string' ? parseRef(dst) : dst;
-  const needStore = (): LocalStore => {
-    if (!opts.store) throw new IbError('copying to or from the local store needs the store');
-    return opts.store;
-  };
   const what = `copying ${formatRef(from)} to ${formatRef(to)}`;
+  if (from.transport === 'docker-daemon' || to.transport === 'docker-daemon') {
+    throw new IbError(`${what}: the docker-daemon: transport is not supported yet`, { hint: 'copy through an oci: layout or the local store for now' });
+  }
   try {
     if (from.transport === 'docker' && to.transport === 'docker') {
       const res = await withSession(opts, (s) => copyBetweenRegistries(s, from, to, opts));
       emit({ event: 'image', ref: formatRef(to), digest: res.digest });
       return res;
     }
-    if (from.transport === 'docker' && to.transport === 'store') {
-      const tag = to.digest && !to.tag ? false : `${to.name}:${to.tag ?? 'latest'}`;
-      const res = await pullImage(needStore(), from, { ...opts, tag });
+    if (from.transport === 'docker') {
+      const dest = await openLocal(to as LocalRef, opts.store);
+      const tag = layoutName(to as LocalRef) ?? (to.transport === 'oci' ? 'latest' : false);
+      const res = await pullImage(dest, from, { ...opts, tag });
       return { digest: res.descriptor.digest, mediaType: res.descriptor.mediaType, size: res.descriptor.size, bytesCopied: res.bytesDownloaded };
     }
-    if (from.transport === 'store' && (to.transport === 'docker' || to.transport === 'store')) {
-      const store = needStore();
-      const desc = await resolveInStore(store, from);
-      if (to.transport === 'store') {
-        await store.tag(`${to.name}:${to.tag ?? 'latest'}`, desc);
-        return { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, bytesCopied: 0 };
-      }
-      const res = await pushImage(store, desc.digest, to, opts);
+    const source = await openLocal(from, opts.store);
+    const desc = await resolveLocal(source, from);
+    if (to.transport === 'docker') {
+      const res = await pushImage(source, desc.digest, to, opts);
       return { digest: res.digest, mediaType: res.mediaType, size: res.size, bytesCopied: res.bytesUploaded };
     }
+    const dest = await openLocal(to, opts.store);
+    const bytesCopied = dest === source ? 0 : await copyLocal(source, dest, desc);
+    const name = layoutName(to) ?? (to.transport === 'oci' ? 'latest' : undefined);
+    if (name) await dest.tag(name, desc);
+    emit({ event: 'image', ref: formatRef(to), digest: desc.digest });
+    return { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, bytesCopied };
   } catch (e) {
     throw wrap(what, e);
   }
-  throw new IbError(`${what}: not supported yet`, { hint: 'oci: and docker-daemon: transports are coming; copy through the local store for now' });
-}
-
-async function resolveInStore(store: LocalStore, ref: ImageRef & { transport: 'store' }): Promise<Descriptor> {
-  const name = ref.digest && !ref.tag ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag ?? 'latest'}`;
-  const d = await store.resolve(name);
-  if (!d) throw new IbError(`no image ${name} in the local store`, { hint: '`ib images` lists the images the store holds' });
-  return d;
 }
 
 export interface RemoteImage {
@@ -212,3 +207,4 @@ async function readSmallBlob(client: RepoClient, d: Descriptor): Promise<Buffer>
   return buf;
 }
 export { login, logout, loginFile, checkCredentials } from './login.js';
+export { readRegistryCache, writeRegistryCache, fetchCachedLayer, CacheStep, CACHE_ARTIFACT_TYPE, type CacheOptions } from './cache.js';

@@ -73,29 +73,28 @@ function storeSource(store: LocalStore, d: Descriptor): BlobSource {
   return { size: d.size, open: (start, end) => createReadStream(store.blobPath(d.digest), { start, end: end - 1, highWaterMark: 1024 * 1024 }) };
 }
 
-/** Push the manifest (or index) `manifestDigest` from the store to `ref` (by its tag, else by digest). */
-export async function pushFromStore(
-  session: RegistrySession,
-  store: LocalStore,
-  manifestDigest: string,
-  ref: DockerRef,
-  tuning: PushTuning = {},
-): Promise<PushResult> {
-  const client = new RepoClient(session.connection(ref.registry), ref.repository, ['pull', 'push']);
-  const result: PushResult = { digest: manifestDigest, mediaType: '', size: 0, bytesUploaded: 0, blobs: [] };
-  const done = new Set<string>();
-  const m = tuning.mountFrom;
-  const mountFrom = typeof m === 'string' ? m : m && m.registry === ref.registry ? m.repository : undefined;
+export interface BlobPushResult {
+  bytesUploaded: number;
+  blobs: PushResult['blobs'];
+}
 
-  const pushBlob = async (d: Descriptor) => {
-    if (done.has(d.digest)) return;
-    done.add(d.digest);
+/**
+ * Put blobs of the store onto the registry: HEAD first, mount from `tuning.mountFrom` when it is
+ * a sibling repository, else upload. `jobs` at a time.
+ */
+export async function pushStoreBlobs(client: RepoClient, store: LocalStore, blobs: readonly Descriptor[], tuning: PushTuning = {}, out?: BlobPushResult): Promise<BlobPushResult> {
+  const result: BlobPushResult = out ?? { bytesUploaded: 0, blobs: [] };
+  const m = tuning.mountFrom;
+  const registry = client.conn.registry;
+  const mountFrom = typeof m === 'string' ? m : m && m.registry === registry ? m.repository : undefined;
+  const seen = new Set(result.blobs.map((b) => b.digest));
+  const todo = blobs.filter((d) => !seen.has(d.digest) && seen.add(d.digest));
+  await mapLimit(todo, tuning.jobs ?? DEFAULT_JOBS, async (d) => {
     try {
       if (!(await store.hasBlob(d.digest))) {
         throw new IbError(`${d.digest} is not in the local store`, { hint: 'build or pull the image again' });
       }
-      const have = await client.headBlob(d.digest);
-      if (have !== undefined) {
+      if ((await client.headBlob(d.digest)) !== undefined) {
         result.blobs.push({ digest: d.digest, size: d.size, state: 'exists' });
         emit({ event: 'blob-pushed', digest: d.digest, bytes: d.size, skipped: true });
         return;
@@ -107,7 +106,20 @@ export async function pushFromStore(
     } catch (e) {
       throw wrap(`pushing blob ${d.digest}`, e);
     }
-  };
+  });
+  return result;
+}
+
+/** Push the manifest (or index) `manifestDigest` from the store to `ref` (by its tag, else by digest). */
+export async function pushFromStore(
+  session: RegistrySession,
+  store: LocalStore,
+  manifestDigest: string,
+  ref: DockerRef,
+  tuning: PushTuning = {},
+): Promise<PushResult> {
+  const client = new RepoClient(session.connection(ref.registry), ref.repository, ['pull', 'push']);
+  const result: PushResult = { digest: manifestDigest, mediaType: '', size: 0, bytesUploaded: 0, blobs: [] };
 
   const pushManifest = async (digest: string, reference: string): Promise<{ mediaType: string; size: number }> => {
     const bytes = await readStoreBlob(store, digest);
@@ -117,7 +129,7 @@ export async function pushFromStore(
     const m = parseManifestBytes(bytes, digest);
     for (const child of m.children) await pushManifest(child.digest, child.digest);
     // Layers first, the config with them, the manifest after all of them.
-    await mapLimit(m.blobs, tuning.jobs ?? DEFAULT_JOBS, pushBlob);
+    await pushStoreBlobs(client, store, m.blobs, tuning, result);
     try {
       await client.putManifest(reference, bytes, m.mediaType);
     } catch (e) {
