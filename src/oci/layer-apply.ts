@@ -12,8 +12,8 @@ import { chmod, chown, lchown, link, lutimes, mkdir, open, rm, symlink } from 'n
 import type { Run } from '../exec/run.js';
 import { writeXattrs, type Xattrs } from '../exec/xattr.js';
 import { OPAQUE_WHITEOUT, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX, absPath } from './layer-dir.js';
-import { memberComponents } from './member-path.js';
-import { bytes, display, type TarHeader } from './tar-header.js';
+import { memberComponents, shownMember } from './member-path.js';
+import { bytes, type TarHeader } from './tar-header.js';
 
 type Kind = 'dir' | 'file' | 'symlink' | 'whiteout' | 'special';
 
@@ -59,8 +59,8 @@ export class LayerApplier {
       const p = comps.slice(0, i).join('/');
       const n = this.nodes.get(p);
       if (n?.kind === 'dir') continue;
-      if (n?.kind === 'symlink') throw new Refusal(member, `goes through the symlink ${JSON.stringify(display(p))}`);
-      if (n && n.kind !== 'whiteout') throw new Refusal(member, `has the non-directory ${JSON.stringify(display(p))} as a parent`);
+      if (n?.kind === 'symlink') throw new Refusal(member, `goes through the symlink ${shownMember(p)}`);
+      if (n && n.kind !== 'whiteout') throw new Refusal(member, `has the non-directory ${shownMember(p)} as a parent`);
       // Missing parent: made like Docker does (0755 root). Over a whiteout: deleted, then
       // recreated in this layer, which in overlay terms is an opaque directory.
       if (n) await rm(this.abs(p), { force: true });
@@ -131,11 +131,11 @@ export class LayerApplier {
         break;
       case 'link': {
         const target = memberComponents(h.linkname ?? '');
-        if (typeof target === 'string') throw new Refusal(member, `is a hard link to ${JSON.stringify(display(h.linkname ?? ''))}, which is outside the layer (${target})`);
+        if (typeof target === 'string') throw new Refusal(member, `is a hard link to ${shownMember(h.linkname ?? '')}, which is outside the layer (${target})`);
         const t = target.join('/');
         const tn = this.nodes.get(t);
-        if (!tn || t === rel) throw new Refusal(member, `is a hard link to ${JSON.stringify(display(h.linkname ?? ''))}, which is not (yet) in the layer`);
-        if (tn.kind === 'dir') throw new Refusal(member, `is a hard link to the directory ${JSON.stringify(display(t))}`);
+        if (!tn || t === rel) throw new Refusal(member, `is a hard link to ${shownMember(h.linkname ?? '')}, which is not (yet) in the layer`);
+        if (tn.kind === 'dir') throw new Refusal(member, `is a hard link to the directory ${shownMember(t)}`);
         await link(this.abs(t), path);
         node.kind = tn.kind;
         delete node.mtime;

@@ -113,12 +113,13 @@ export async function extractLayer(
     const blobHash = new HashingStream();
     const diffHash = new HashingStream();
     const codec = decompressor(info.mediaType);
-    const limit = new SizeLimit(opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED, name);
+    const max = opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED;
+    const limit = new SizeLimit(max, name);
     const chain = [source, blobHash, ...(codec ? [codec.stream] : []), diffHash, limit] as const;
     const piped = pipeline(chain as unknown as [Readable, Transform]).then(() => undefined, (e: unknown) => e);
     const applier = new LayerApplier(root, work, run);
     try {
-      for await (const { header, body } of readTar(limit)) await applier.entry(header, body);
+      for await (const { header, body } of readTar(limit, { maxEntryBytes: max })) await applier.entry(header, body);
     } catch (e) {
       source.destroy();
       limit.destroy();
@@ -126,7 +127,11 @@ export async function extractLayer(
       // A blob altered on disk usually breaks the tar or gzip first: name the real cause.
       if (src instanceof Store && digest) await checkBlob(src, digest);
       if (e instanceof Refusal) throw new LayerRefusedError(name, e.member, e.message);
-      if (e instanceof TarFormatError) throw new LayerRefusedError(name, undefined, `it is not a valid tar archive: ${e.message}`);
+      if (e instanceof TarFormatError) {
+        throw e.member === undefined
+          ? new LayerRefusedError(name, undefined, `it is not a valid tar archive: ${e.message}`)
+          : new LayerRefusedError(name, e.member, e.message);
+      }
       if (e instanceof LayerRefusedError) throw e;
       const code = (e as NodeJS.ErrnoException).code ?? '';
       if (code.startsWith('Z_')) throw new LayerRefusedError(name, undefined, `it does not decompress: ${(e as Error).message}`);

@@ -11,10 +11,16 @@ export const MAX_PATH = 4096;
 /** A layer refused as malformed or hostile: names the layer and the member. */
 export class LayerRefusedError extends IbError {
   constructor(layer: string, member: string | undefined, reason: string) {
-    super(`refusing layer ${layer}: ${member === undefined ? '' : `member ${JSON.stringify(display(member))} `}${reason}`, {
+    super(`refusing layer ${layer}: ${member === undefined ? '' : `member ${shownMember(member)} `}${reason}`, {
       hint: 'the layer is malformed or hostile; nothing was extracted. Check where the image came from',
     });
   }
+}
+
+/** A member name for a message: JSON-quoted, cut at 200 characters (PAX names can be huge). */
+export function shownMember(member: string): string {
+  const s = display(member);
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
 }
 
 /**

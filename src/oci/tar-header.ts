@@ -132,7 +132,12 @@ export function padding(size: number): number {
 
 // ---------------------------------------------------------------- reading
 
-export class TarFormatError extends Error {}
+export class TarFormatError extends Error {
+  /** The member the problem is about, when there is one. */
+  constructor(message: string, readonly member?: string) {
+    super(message);
+  }
+}
 
 function cstr(b: Buffer, off: number, len: number): Buffer {
   const f = b.subarray(off, off + len);

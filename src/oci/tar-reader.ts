@@ -17,6 +17,8 @@ export interface TarReadEntry {
 export interface TarReadOptions {
   /** Largest PAX or GNU long-name header accepted (default 1 MiB). */
   maxMetaBytes?: number;
+  /** Largest file body accepted; a bigger size field is refused before any byte is read. */
+  maxEntryBytes?: number;
 }
 
 const TYPES: Record<string, TarType> = {
@@ -112,7 +114,7 @@ export async function* readTar(src: AsyncIterable<Buffer>, opts: TarReadOptions 
     } catch (e) {
       throw new TarFormatError(`bad tar header at offset ${at}: ${(e as Error).message}`);
     }
-    if (raw.size < 0) throw new TarFormatError(`entry "${raw.name}" at offset ${at} has a negative size`);
+    if (raw.size < 0) throw new TarFormatError('has a negative size', raw.name);
     const meta = async (): Promise<Buffer> => {
       if (raw.size > maxMeta) throw new TarFormatError(`a ${raw.size}-byte metadata header at offset ${at} is larger than the ${maxMeta}-byte limit`);
       const parts: Buffer[] = [];
@@ -137,7 +139,7 @@ export async function* readTar(src: AsyncIterable<Buffer>, opts: TarReadOptions 
         continue;
     }
     const type = TYPES[raw.typeflag];
-    if (!type) throw new TarFormatError(`entry "${raw.name}" has unsupported tar type ${JSON.stringify(raw.typeflag)}`);
+    if (!type) throw new TarFormatError(`has the unsupported tar type ${JSON.stringify(raw.typeflag)}`, longName ?? pax?.get('path')?.toString('latin1') ?? raw.name);
     let size = type === 'file' ? raw.size : 0;
     const header: TarHeader = {
       name: longName ?? raw.name,
@@ -161,6 +163,9 @@ export async function* readTar(src: AsyncIterable<Buffer>, opts: TarReadOptions 
       if (get('mtime')) header.mtime = paxNumber(get('mtime')!, 'mtime', true);
       if (get('size') && type === 'file') header.size = size = paxNumber(get('size')!, 'size');
       header.xattrs = paxXattrs(p);
+    }
+    if (size > (opts.maxEntryBytes ?? Number.MAX_SAFE_INTEGER)) {
+      throw new TarFormatError(`claims ${size} bytes, more than the limit of ${opts.maxEntryBytes} bytes`, header.name);
     }
     pax = undefined;
     longName = undefined;
