@@ -50,15 +50,17 @@ function touchesPackages(loaded: LoadedRecipe): boolean {
 /** Resolve what the plan depends on outside the recipe: base image, mirror state, source date. */
 export async function prepare(loaded: LoadedRecipe, o: ResolveOptions = {}): Promise<Prepared> {
   const paths = cachePaths(o.cacheDir, o.store);
-  const store = await Store.open(paths.store);
+  // The store is created only once the recipe has proven valid: bad input leaves no trace.
+  let store: Store | undefined;
+  const openStore = async () => (store ??= await Store.open(paths.store));
   const defaultMirror = hostDebianMirror();
   let suites: MirrorSuite[] = mirrorSuites(loaded, defaultMirror);
   let base: BaseImage | undefined;
   if (loaded.recipe.from) {
-    base = await phase(`base ${loaded.recipe.from}`, () => resolveBase(store, loaded.recipe.from!, o));
+    base = await phase(`base ${loaded.recipe.from}`, async () => resolveBase(await openStore(), loaded.recipe.from!, o));
     if (touchesPackages(loaded)) {
       // Package steps depend on the state of the mirrors the base's apt reads.
-      const dirs = (await layerDirs(paths, store, base.layers)).reverse();
+      const dirs = (await layerDirs(paths, await openStore(), base.layers)).reverse();
       suites = [...aptSourcesOf(dirs), ...suites];
     }
   }
@@ -68,7 +70,7 @@ export async function prepare(loaded: LoadedRecipe, o: ResolveOptions = {}): Pro
   const sde = o.sourceDateEpoch ?? loaded.recipe.sourceDateEpoch ?? (Number.isFinite(envSde) ? envSde : undefined) ??
     (base ? baseCreated : newestDate) ?? newestDate ?? 0;
   const plan = makePlan(loaded, { mirrorState: state, sourceDateEpoch: sde, defaultMirror, baseDigest: base?.manifestDigest });
-  return { plan, store, paths, base };
+  return { plan, store: await openStore(), paths, base };
 }
 
 export async function resolvePlan(loaded: LoadedRecipe, o: ResolveOptions = {}): Promise<Plan> {

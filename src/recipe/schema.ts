@@ -10,10 +10,8 @@ const PackageName = z
 
 const AbsPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path like /etc/motd').refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
 
-const Mode = z.union([
-  z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode like "0644"'),
-  z.number().int().min(0).max(0o7777),
-]);
+// Strings only: YAML 1.2 reads `mode: 0644` as the decimal number 644, a silent wrong mode.
+const Mode = z.string({ error: 'an octal mode as a string, like "0644" (quoted: YAML reads 0644 as decimal)' }).regex(/^0?[0-7]{3,4}$/, 'an octal mode like "0644"');
 
 export const Bootstrap = z
   .object({

@@ -72,7 +72,7 @@ describe('bad input leaves the store unchanged', () => {
   const storeListing = async () => treeListing(join(cacheDir, 'store')).catch(() => new Map<string, string>());
 
   it.each([
-    ['unknown key', 'name: x\nbootstrap: {suite: bookworm}\npackages:\n  instal: [htop]\n', /unknown\.yaml:4 \.packages\.instal: unknown key "instal"; valid keys: install, remove/, 2],
+    ['unknown key', 'name: x\nbootstrap: {suite: bookworm}\npackages:\n  instal: [htop]\n', /unknown-key\.yaml:4 \.packages\.instal: unknown key "instal"; valid keys: install, remove/, 2],
     ['wrong type', 'name: x\nbootstrap: {suite: bookworm}\nhostname: [a, b]\n', /wrong-type\.yaml:3 \.hostname: expected string, got a list/, 2],
     ['missing fragment', 'name: x\nbootstrap: {suite: bookworm}\nlayers: [platform/nonexistent]\n', /\.layers\[0\]: layer fragment "platform\/nonexistent" not found/, 2],
     ['unreachable mirror', 'name: x\nbootstrap: {suite: bookworm, mirror: "http://127.0.0.1:9/debian"}\n', /cannot reach mirror http:\/\/127\.0\.0\.1:9\/debian \(suite bookworm\)/, 1],
