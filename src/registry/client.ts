@@ -5,8 +5,7 @@
  * top (upload.ts, push.ts, pull.ts).
  */
 import type { Readable } from 'node:stream';
-import { sha256 } from '../oci/digest.js';
-import { DIGEST_RE, MediaType } from '../oci/types.js';
+import { sha256, DIGEST_RE, MediaType } from '../oci/index.js';
 import { header, type Connection, type RegistryResponse } from './connection.js';
 import { RegistryError } from './errors.js';
 

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { wrap } from '../errors.js';
 import { emit } from '../log.js';
-import { Index, isIndexMediaType, type Descriptor, type Platform } from '../oci/types.js';
+import { Index, isIndexMediaType, type Descriptor, type Platform } from '../oci/index.js';
 import { RepoClient } from './client.js';
 import type { RegistrySession } from './connection.js';
 import { mapLimit } from './limit.js';

@@ -5,8 +5,7 @@
  */
 import { IbError, UsageError, wrap } from '../errors.js';
 import { emit } from '../log.js';
-import { sha256 } from '../oci/digest.js';
-import { ImageConfig, Index, isIndexMediaType, type Descriptor, type Manifest } from '../oci/types.js';
+import { sha256, ImageConfig, Index, isIndexMediaType, type Descriptor, type Manifest } from '../oci/index.js';
 import { RepoClient } from './client.js';
 import { RegistrySession, type ConnectionOptions } from './connection.js';
 import { copyBetweenRegistries, type CopyResult, type CopyTuning } from './copy.js';

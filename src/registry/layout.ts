@@ -4,8 +4,7 @@
  * (verified on the way in, never recompressed).
  */
 import { IbError } from '../errors.js';
-import { Store } from '../oci/store.js';
-import type { Descriptor } from '../oci/types.js';
+import { Store, type Descriptor } from '../oci/index.js';
 import { parseManifestBytes, readStoreBlob } from './push.js';
 import { formatRef, type OciRef, type StoreRef } from './reference.js';
 import type { LocalStore } from './store-port.js';

@@ -4,7 +4,7 @@
  * without one the entry with no variant (or arm64's implied v8) wins.
  */
 import { UsageError, IbError } from '../errors.js';
-import { hostPlatform, type Descriptor, type Platform } from '../oci/types.js';
+import { hostPlatform, type Descriptor, type Platform } from '../oci/index.js';
 
 export function parsePlatform(s: string): Platform {
   const parts = s.split('/');

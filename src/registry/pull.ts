@@ -8,7 +8,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { IbError, wrap } from '../errors.js';
 import { emit } from '../log.js';
-import { isIndexMediaType, Index, Manifest, type Descriptor, type Platform } from '../oci/types.js';
+import { isIndexMediaType, Index, Manifest, type Descriptor, type Platform } from '../oci/index.js';
 import { RepoClient, type RemoteManifest } from './client.js';
 import type { RegistrySession } from './connection.js';
 import { isRetriable, RegistryError } from './errors.js';

@@ -4,7 +4,7 @@
  * it is handed (`putBlob` with an expected digest and size stores nothing on a mismatch).
  */
 import type { Readable } from 'node:stream';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor } from '../oci/index.js';
 
 export interface LocalStore {
   blobPath(digest: string): string;
