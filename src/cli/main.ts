@@ -11,6 +11,7 @@ import { registerDerive } from './derive.js';
 import { registerDiff } from './diff.js';
 import { registerDoctor } from './doctor.js';
 import { registerInternal, registerInternalFlatten } from './internal.js';
+import { registerMediaCommands } from './media-commands.js';
 import { registerStoreCommands } from './store-commands.js';
 
 export interface GlobalOptions {
@@ -54,6 +55,7 @@ export function makeProgram(): Command {
   registerDerive(program);
   registerDiff(program);
   registerStoreCommands(program);
+  registerMediaCommands(program);
   registerInternal(program);
   registerInternalFlatten(program);
   return program;

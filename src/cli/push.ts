@@ -3,12 +3,8 @@ import { IbError, UsageError } from '../errors.js';
 import { emit } from '../log.js';
 import type { Store } from '../oci/index.js';
 import { parseRef, pushImage, type DockerRef } from '../registry/index.js';
+import { tlsVerifyFlag } from './tls.js';
 
-export function tlsVerifyFlag(v: string | undefined): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (v === 'true' || v === 'false') return v === 'true';
-  throw new UsageError(`--tls-verify: "${v}" is not true or false`);
-}
 
 /** Push an image of the local store (by tag) to a registry reference. */
 export async function pushToRegistry(store: Store, localTag: string, dest: string, o: { tlsVerify?: string; authfile?: string; digestfile?: string; from?: string } = {}): Promise<string> {
