@@ -36,7 +36,12 @@ export async function snapshot(root: string, opts: SnapshotOptions = {}): Promis
       const shown = Buffer.from(r, 'latin1').toString('utf8');
       if (opts.exclude?.(shown)) continue;
       const p = abs(root, r);
-      const st = await lstat(p, { bigint: true });
+      // overlayfs lists a whiteout in a dir that exists in one layer only, yet lstat says ENOENT.
+      const st = await lstat(p, { bigint: true }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw e;
+      });
+      if (!st) continue;
       const mode = (st.mode & 0o7777n).toString(8);
       let line = `${mode} ${st.uid}:${st.gid}`;
       if (st.isCharacterDevice() && st.rdev === 0n) line = 'whiteout';
