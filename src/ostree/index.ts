@@ -8,3 +8,5 @@ export { ostreeCommit, ensureRepo, type CommitOptions, type CommitRepoMode } fro
 export { OstreeRepo, type Commit, type DirTree, type DirMeta, type FileObject, type RepoMode } from './repo.js';
 export { deploySysroot, upgradeSysroot, emptyGrubenv, type DeployOptions, type UpgradeOptions, type Deployment } from './deploy.js';
 export { generateGrubCfg, writeGrubExecShim, grubHeader, GRUB_EXEC_ENV } from './grub-exec.js';
+export { encapsulate, LABELS, DEFAULT_MAX_LAYERS, type EncapsulateOptions, type EncapsulatedImage, type EncapsulatedLayer } from './encapsulate.js';
+export { COMPONENTS_ANNOTATION, packChunks, priorBins, type Component } from './chunking.js';
