@@ -32,6 +32,7 @@ export const HOST_TOOLS: HostTool[] = [
   { tool: 'skopeo', pkg: 'skopeo', for: 'tests: interop checks', dev: true },
   { tool: 'umoci', pkg: 'umoci', for: 'tests: interop checks', dev: true },
   { tool: 'htpasswd', pkg: 'apache2-utils', for: 'tests: a registry with basic auth', dev: true },
+  { tool: 'dockerd', pkg: 'docker.io', for: 'tests: the docker-daemon: transport', dev: true },
 ];
 
 /** Files (not commands) that packages provide. */

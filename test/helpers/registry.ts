@@ -5,6 +5,7 @@
  * can assert what the registry really received (e.g. no blob PUT/PATCH on a HEAD-skipped push).
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -105,9 +106,17 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     (e: unknown) => { exited = e; },
   );
 
+  // A test process that dies (or a global setup that throws before its teardown is returned)
+  // must not leave a registry running or its temp dir behind.
+  const onExit = () => {
+    child.kill();
+    rmSync(storageDir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const stop = async () => {
     if (!stopping) {
       stopping = true;
+      process.off('exit', onExit);
       child.kill();
     }
     await done;

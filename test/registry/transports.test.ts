@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messageChain } from '../../src/errors.js';
+import { hintOf, messageChain } from '../../src/errors.js';
 import { run } from '../../src/exec/run.js';
 import { Store } from '../../src/oci/store.js';
 import {
@@ -69,10 +69,13 @@ describe('copy between transports', () => {
     expect(await store.resolve('x/y:1')).toMatchObject({ digest: other.digest });
   });
 
-  it('says docker-daemon: is not there yet', async () => {
-    await expect(copyImage('docker-daemon:acme/base:1', 'x/y:1', { store })).rejects.toThrow(
-      'copying docker-daemon:docker.io/acme/base:1 to x/y:1: the docker-daemon: transport is not supported yet',
-    );
+  it('says when no engine answers for docker-daemon:', async () => {
+    const err = await copyImage('docker-daemon:acme/base:1', 'x/y:1', { store, engine: { host: `unix://${work}/no-such.sock` } }).catch((e: unknown) => e);
+    expect(messageChain(err).slice(0, 2)).toEqual([
+      'copying docker-daemon:docker.io/acme/base:1 to x/y:1',
+      `saving acme/base:1 from the engine: cannot reach the engine at ${work}/no-such.sock (ENOENT)`,
+    ]);
+    expect(hintOf(err)).toBe('is dockerd (or podman system service) running?');
   });
 });
 
