@@ -7,10 +7,11 @@
  */
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
+import { debug } from '../log.js';
 import { Authenticator, repoScope } from './auth.js';
 import { findCredentials, type Credentials } from './credentials.js';
 import {
-  errorFromResponse, isRetriableNetworkError, isRetriableStatus, networkError, RegistryError, type RegistryErrorCode,
+  errorFromResponse, isRetriableNetworkError, isRetriableStatus, networkError, redactUrl, RegistryError, type RegistryErrorCode,
 } from './errors.js';
 import { apiHost, isLoopbackHost } from './reference.js';
 import { backoffMs, resolveRetry, sleep, type RetryPolicy } from './retry.js';
@@ -65,12 +66,6 @@ export function header(res: { headers: Record<string, string | string[] | undefi
 
 const REDIRECTS = [301, 302, 303, 307, 308];
 
-/** The scheme a registry is reached on: http for the loopback range, https elsewhere. */
-export function defaultOrigin(registry: string): string {
-  const host = apiHost(registry);
-  return isLoopbackHost(host) ? `http://${host}` : `https://${host}`;
-}
-
 export class Connection {
   readonly registry: string;
   readonly dispatcher: Dispatcher;
@@ -91,7 +86,8 @@ export class Connection {
       keepAliveTimeout: 10_000,
       headersTimeout: 120_000,
       bodyTimeout: 120_000,
-      connect: this.insecure ? { rejectUnauthorized: false } : undefined,
+      // Like docker, a loopback registry counts as insecure: its certificate is not checked.
+      connect: this.insecure || isLoopbackHost(apiHost(registry)) ? { rejectUnauthorized: false } : undefined,
     });
     this.retryPolicy = resolveRetry(opts.retry);
     this.userAgent = opts.userAgent ?? 'ib/0.1';
@@ -115,19 +111,18 @@ export class Connection {
   /**
    * `http(s)://host[:port]`, found with one `GET /v2/` ping that also learns the auth challenge
    * (as docker does): parallel first requests then authenticate up front instead of each
-   * collecting a 401 and fetching its own token. With `insecure`, https is tried first and http
-   * is the fallback.
+   * collecting a 401 and fetching its own token. A loopback registry is tried on http first,
+   * then https; with `insecure`, https first and http as the fallback; otherwise https only.
    */
   origin(): Promise<string> {
     this.originP ??= (async () => {
-      const def = defaultOrigin(this.registry);
-      if (await this.ping(def)) return def;
-      if (this.insecure && def.startsWith('https:')) {
-        const http = def.replace(/^https:/, 'http:');
-        if (await this.ping(http)) return http;
-      }
+      const host = apiHost(this.registry);
+      const candidates = isLoopbackHost(host)
+        ? [`http://${host}`, `https://${host}`]
+        : this.insecure ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
+      for (const c of candidates) if (await this.ping(c)) return c;
       // Unreachable now: the request itself will retry and report the failure.
-      return def;
+      return candidates[0]!;
     })();
     return this.originP;
   }
@@ -137,10 +132,14 @@ export class Connection {
       const r = await request(`${origin}/v2/`, {
         method: 'GET', dispatcher: this.dispatcher, headersTimeout: 30_000, headers: { 'user-agent': this.userAgent },
       });
-      await r.body.dump();
+      // Go's TLS servers answer plain http with this 400: the registry speaks https.
+      const text = r.statusCode === 400 ? await r.body.text() : (await r.body.dump(), '');
+      if (/HTTP request to an HTTPS server/i.test(text)) return false;
       if (r.statusCode === 401) this.auth.learn(header(r, 'www-authenticate'));
+      debug(`registry ${this.registry}: ${origin} answers /v2/ with ${r.statusCode}`);
       return true;
-    } catch {
+    } catch (e) {
+      debug(`registry ${this.registry}: ${origin} unreachable: ${(e as Error).message}`);
       return false;
     }
   }
@@ -177,6 +176,7 @@ export class Connection {
         throw networkError(req.method, url, e);
       }
       const status = res.statusCode;
+      debug(`${req.method} ${redactUrl(url)} → ${status}`);
       if (status === 401 && ours && !challenged) {
         challenged = true;
         attempt--;

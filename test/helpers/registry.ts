@@ -29,6 +29,8 @@ export interface RegistryOptions {
   tokenAuth?: TokenAuthOptions;
   /** Default: a free port chosen by the kernel. */
   port?: number;
+  /** Serve https with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
 }
 
 /** One line of the registry's access log. */
@@ -78,6 +80,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     await writeFile(file, r.stdout);
     env.REGISTRY_AUTH_HTPASSWD_REALM = 'ib-registry';
     env.REGISTRY_AUTH_HTPASSWD_PATH = file;
+  }
+  if (opts.tls) {
+    env.REGISTRY_HTTP_TLS_CERTIFICATE = opts.tls.cert;
+    env.REGISTRY_HTTP_TLS_KEY = opts.tls.key;
   }
   if (opts.tokenAuth) {
     env.REGISTRY_AUTH_TOKEN_REALM = opts.tokenAuth.realm;
@@ -130,7 +136,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       throw exited;
     }
     try {
-      // Any HTTP answer (200, or 401 with auth on) means the server is up.
+      // Any HTTP answer (200, 401 with auth on, 400 "HTTP request to an HTTPS server") means it is up.
       const r = await fetch(`http://${address}/v2/`, { signal: AbortSignal.timeout(1000) });
       await r.arrayBuffer();
       break;
