@@ -60,10 +60,9 @@ describe('ib derive from a registry image', () => {
     expect(unexpected).toEqual([]);
   });
 
-  it('a second identical derive is a cache hit in under a second', async () => {
+  it('a second identical derive is a cache hit (timed by bench/derive.sh)', async () => {
     const r = await ibOk(['--json', 'derive', 'from', baseRef, '--install', 'htop', '--tag', 'test/tools:1'], { cacheDir: base.cacheDir });
     expect(r.events.filter((e) => e.event === 'step-started')).toEqual([]);
-    expect(r.seconds).toBeLessThan(1.5);
   });
 
   it('names a package that is not installed when asked to remove it, and exits 1', async () => {

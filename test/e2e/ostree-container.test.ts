@@ -4,15 +4,17 @@
  * `ostree fsck` accepts and `pull-local` turns back into the very same commit.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { run } from '../../src/exec/run.js';
-import { readImageByName, Store } from '../../src/oci/index.js';
-import { encapsulate, LABELS, type EncapsulatedImage } from '../../src/ostree/index.js';
+import { imageLayers, readImageByName, Store, writeImage, writeLayer } from '../../src/oci/index.js';
+import { encapsulate, importContainer, LABELS, type EncapsulatedImage } from '../../src/ostree/index.js';
+import { pullImage, pushImage } from '../../src/registry/index.js';
 import { ostreeTestCommit, removeSysroot } from '../helpers/ostree-tree.js';
+import { startRegistry } from '../helpers/registry.js';
 
 let work: string;
 let store: Store;
@@ -93,4 +95,80 @@ test('GNU tar + ostree alone turn the layers back into the same commit; the orde
   const lsOrig = await ostree(`--repo=${src.repo}`, 'ls', '-R', '-X', src.commit);
   expect(await ostree(`--repo=${fresh}`, 'ls', '-R', '-X', src.commit)).toBe(lsOrig);
   expect(await ostree(`--repo=${fresh}`, 'fsck')).toContain('no errors found');
+}, 900_000);
+
+test('round trip through a real registry: push, pull into another store, import into a fresh repo', async () => {
+  const reg = await startRegistry();
+  try {
+    const ref = `${reg.address}/ib/ostree-test:1`;
+    const t0 = performance.now();
+    await pushImage(store, img.manifest.digest, ref);
+    const other = await Store.open(join(work, 'store-2'));
+    const pulled = await pullImage(other, ref, { tag: 'pulled' });
+    expect(pulled.descriptor.digest).toBe(img.manifest.digest);
+    const repo = join(work, 'imported');
+    const t1 = performance.now();
+    const res = await importContainer({ store: other, image: 'pulled', repo, branch: 'debian/12/x86_64', mode: 'archive' });
+    console.log(`push+pull ${((t1 - t0) / 1000).toFixed(1)}s, import ${((performance.now() - t1) / 1000).toFixed(1)}s`);
+    expect(res).toEqual({ commit: src.commit, baseCommit: src.commit, derivedLayers: 0 });
+    expect((await ostree(`--repo=${repo}`, 'rev-parse', 'debian/12/x86_64')).trim()).toBe(src.commit);
+    expect(await ostree(`--repo=${repo}`, 'ls', '-R', '-X', src.commit)).toBe(await ostree(`--repo=${src.repo}`, 'ls', '-R', '-X', src.commit));
+    expect(await ostree(`--repo=${repo}`, 'fsck')).toContain('no errors found');
+  } finally {
+    await reg.stop();
+  }
+}, 900_000);
+
+test('an image that is not ostree-native is refused before the repo is created', async () => {
+  const dir = join(work, 'plain-layer');
+  mkdirSync(join(dir, 'etc'), { recursive: true });
+  writeFileSync(join(dir, 'etc/hostname'), 'plain\n');
+  const layer = await writeLayer(dir, store, { sourceDateEpoch: 1700000000 });
+  const plain = await writeImage(store, { layers: [{ descriptor: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, diffId: layer.diffId }], created: 1700000000 });
+  await store.tag('plain', plain.manifest);
+  const repo = join(work, 'never');
+  await expect(importContainer({ store, image: 'plain', repo })).rejects.toMatchObject({
+    message: 'plain is not an ostree-native container image (it has no ostree.commit label)',
+    hint: 'make one from an ostree commit with `ib ostree container`, or commit a plain image with `ib ostree commit`',
+  });
+  expect(existsSync(repo)).toBe(false);
+});
+
+test('layers derived on top of a bootable image are committed as a child of its commit', async () => {
+  // What `ib derive` on the bootable image would add: a file in /etc (the container's view),
+  // a program, a deleted doc dir (whiteout), and apt noise in /var that must not reach the commit.
+  const dir = join(work, 'derived-layer');
+  for (const d of ['etc', 'usr/bin', 'usr/share/doc', 'var/log']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'etc/motd'), 'derived\n');
+  writeFileSync(join(dir, 'usr/bin/ib-hello'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
+  writeFileSync(join(dir, 'var/log/apt.log'), 'noise\n');
+  execFileSync('mknod', [join(dir, 'usr/share/doc/bash'), 'c', '0', '0']);
+  const layer = await writeLayer(dir, store, { sourceDateEpoch: 1700000100 });
+  const base = await readImageByName(store, 'ostree-test');
+  const derived = await writeImage(store, {
+    layers: [
+      ...imageLayers(base).map((l, i) => ({ descriptor: base.manifest.layers[i]!, diffId: l.diffId })),
+      { descriptor: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, diffId: layer.diffId },
+    ],
+    history: [...(base.config.history ?? []), { created_by: 'ib derive' }],
+    labels: base.config.config?.Labels ?? {},
+    created: 1700000100,
+  });
+  await store.tag('derived', derived.manifest);
+  const repo = join(work, 'derived-repo');
+  const res = await importContainer({ store, image: 'derived', repo, branch: 'derived', mode: 'bare-user' });
+  expect(res.baseCommit).toBe(src.commit);
+  expect(res.derivedLayers).toBe(1);
+  expect(res.commit).not.toBe(src.commit);
+  const log = await ostree(`--repo=${repo}`, 'log', 'derived');
+  expect(log.match(/^commit /gm)).toHaveLength(2);
+  expect(log).toContain(`commit ${src.commit}`);
+  expect(await ostree(`--repo=${repo}`, 'cat', 'derived', '/usr/etc/motd')).toBe('derived\n');
+  expect(await ostree(`--repo=${repo}`, 'ls', 'derived', '/usr/bin/ib-hello')).toMatch(/^-00755 0 0 /);
+  expect((await run('ostree', [`--repo=${repo}`, 'ls', 'derived', '/usr/share/doc/bash'], { allowFailure: true })).exitCode).not.toBe(0);
+  expect(await ostree(`--repo=${repo}`, 'ls', 'derived', '/var')).not.toContain('/var/log');
+  expect((await ostree(`--repo=${repo}`, 'show', 'derived', '--print-metadata-key=version')).trim()).toBe("'12.20231114.0'");
+  // Importing the same derived image again gives the same commit.
+  const again = await importContainer({ store, image: 'derived', repo: join(work, 'derived-repo-2'), mode: 'bare-user' });
+  expect(again.commit).toBe(res.commit);
 }, 900_000);
