@@ -4,12 +4,11 @@
  * The tar is reproducible: entries in byte order of path, numeric owners and empty user/group
  * names, mtimes clamped to SOURCE_DATE_EPOCH, no atime/ctime, xattrs byte-exact.
  */
-import { constants, createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { closeSync, constants, createWriteStream, openSync, readSync, readlinkSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IbError, wrap } from '../errors.js';
-import { readlink } from 'node:fs/promises';
 import { emit } from '../log.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import { readXattrsTree, type Xattrs } from '../exec/xattr.js';
@@ -60,19 +59,24 @@ function cleanXattrs(x: Xattrs | undefined, rel: string, layerDir: string): Xatt
   return out;
 }
 
+/**
+ * A file's bytes in 1 MiB slices, read synchronously: async reads (open, read, close through the
+ * threadpool for each of 14k files) made the tar of a minimal Debian tree 7.5 s instead of 1.9 s.
+ * The generator yields after every slice, so the event loop still turns.
+ */
 async function* fileBody(path: Buffer, size: number): AsyncGenerator<Buffer> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     let left = size;
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(left, 1024 * 1024));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) throw new IbError(`${path.toString()} shrank while it was being archived`);
-      left -= bytesRead;
-      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) throw new IbError(`${path.toString()} shrank while it was being archived`);
+      left -= n;
+      yield n === buf.length ? buf : buf.subarray(0, n);
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -95,7 +99,7 @@ function whiteoutName(rel: string, base: string): string {
 
 /** The tar entries of a layer dir, metadata resolved now, file bodies read when streamed. */
 export async function layerTarEntries(layerDir: string, opts: WriteLayerOptions = {}): Promise<TarWriteEntry[]> {
-  const nodes = await walkLayerDir(layerDir);
+  const nodes = walkLayerDir(layerDir);
   const xattrs = await readXattrsTree(layerDir, opts.run ?? defaultRun);
   const sde = opts.sourceDateEpoch;
   const clamp = (st: LayerNode['st']) => {
@@ -137,7 +141,7 @@ export async function layerTarEntries(layerDir: string, opts: WriteLayerOptions 
       const path = absPath(layerDir, rel);
       out.push({ header: { ...h, size }, body: () => fileBody(path, size) });
     } else if (st.isSymbolicLink()) {
-      const target = await readlink(absPath(layerDir, rel), { encoding: 'buffer' });
+      const target = readlinkSync(absPath(layerDir, rel), { encoding: 'buffer' });
       out.push({ header: { ...h, type: 'symlink', linkname: target.toString('latin1') } });
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
       out.push({
