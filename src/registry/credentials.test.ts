@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authFilePaths, findCredentials, normalizeAuthKey } from './credentials.js';
+import { authFilePaths, findCredentials, normalizeAuthKey, parseCreds } from './credentials.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 let dir: string;
@@ -78,5 +78,11 @@ describe('credentials', () => {
     await expect(findCredentials('x.example', undefined, { authfile: p })).rejects.toThrow(`credentials file ${p} is not valid JSON`);
     const q = await file('badauth.json', { auths: { 'x.example': { auth: b64('nocolon') } } });
     await expect(findCredentials('x.example', undefined, { authfile: q })).rejects.toThrow(`credentials for "x.example" in ${q} are malformed (auth is not base64 of user:password)`);
+  });
+
+  it('parses --creds USER:PASS', () => {
+    expect(parseCreds('alice:pa:ss')).toEqual({ username: 'alice', password: 'pa:ss' });
+    expect(() => parseCreds('alice')).toThrow('--creds: no password given');
+    expect(() => parseCreds(':x')).toThrow('--creds: the user name is empty');
   });
 });

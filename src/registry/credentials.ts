@@ -9,13 +9,22 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { IbError } from '../errors.js';
+import { IbError, UsageError } from '../errors.js';
 import { run } from '../exec/run.js';
 import { DOCKER_HUB } from './reference.js';
 
 export interface Credentials {
   username: string;
   password: string;
+}
+
+/** `--creds USER[:PASS]` (podman's form); a password may contain colons. */
+export function parseCreds(s: string): Credentials {
+  const i = s.indexOf(':');
+  const username = i < 0 ? s : s.slice(0, i);
+  if (!username) throw new UsageError('--creds: the user name is empty', { hint: 'write --creds USER:PASSWORD' });
+  if (i < 0) throw new UsageError('--creds: no password given', { hint: 'write --creds USER:PASSWORD' });
+  return { username, password: s.slice(i + 1) };
 }
 
 export const AuthEntry = z.object({

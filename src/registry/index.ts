@@ -6,7 +6,7 @@
 export * from './reference.js';
 export { RegistryError, redactUrl } from './errors.js';
 export { RegistrySession, type ConnectionOptions } from './connection.js';
-export { findCredentials, authFilePaths, type Credentials } from './credentials.js';
+export { findCredentials, authFilePaths, parseCreds, type Credentials } from './credentials.js';
 export { parsePlatform, formatPlatform, choosePlatform } from './platform.js';
 export type { LocalStore } from './store-port.js';
 export type { PushResult, PushTuning } from './push.js';

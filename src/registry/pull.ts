@@ -154,8 +154,14 @@ export async function pullToStore(
         return;
       }
       let n = 0;
+      let shown = 0;
       const stream = remoteBlobStream(client, d, (k) => {
         n += k;
+        // Byte progress for bars on a TTY / --json, at most every 4 MiB per blob.
+        if (n - shown >= 4 * 1024 * 1024) {
+          shown = n;
+          emit({ event: 'progress', what: `pull ${d.digest}`, done: n, total: d.size });
+        }
       });
       await store.putBlob(stream, { digest: d.digest, size: d.size });
       bytesDownloaded += n;

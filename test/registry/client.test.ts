@@ -14,6 +14,10 @@ import { remoteBlobStream } from '../../src/registry/pull.js';
 import { uploadBlob, type BlobSource } from '../../src/registry/upload.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { logger } from '../../src/log.js';
+
+// Progress lines would only clutter the test output.
+logger.quiet = true;
 
 /** Deterministic incompressible bytes (no randomness in tests either). */
 function bytes(n: number, seed: string): Buffer {

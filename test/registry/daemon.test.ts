@@ -12,6 +12,10 @@ import { copyImage, pullImage } from '../../src/registry/index.js';
 import { startDockerd, type TestDockerd } from '../helpers/dockerd.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage, type TinyImage } from '../helpers/tiny-image.js';
+import { logger } from '../../src/log.js';
+
+// Progress lines would only clutter the test output.
+logger.quiet = true;
 
 let dockerd: TestDockerd;
 let reg: TestRegistry;

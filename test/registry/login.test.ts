@@ -10,6 +10,10 @@ import { login, logout, pullImage, pushImage } from '../../src/registry/index.js
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage } from '../helpers/tiny-image.js';
 import { startTokenIssuer, type TokenIssuer } from '../helpers/token-issuer.js';
+import { logger } from '../../src/log.js';
+
+// Progress lines would only clutter the test output.
+logger.quiet = true;
 
 let work: string;
 let basic: TestRegistry;

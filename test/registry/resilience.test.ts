@@ -13,6 +13,10 @@ import { pullImage, pushImage, RegistrySession } from '../../src/registry/index.
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage, type TinyImage } from '../helpers/tiny-image.js';
+import { logger } from '../../src/log.js';
+
+// Progress lines would only clutter the test output.
+logger.quiet = true;
 
 let reg: TestRegistry;
 let proxy: FaultProxy;

@@ -13,6 +13,10 @@ import { Store } from '../../src/oci/store.js';
 import { pullImage, pushImage } from '../../src/registry/index.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage, type TinyImage } from '../helpers/tiny-image.js';
+import { logger } from '../../src/log.js';
+
+// Progress lines would only clutter the test output.
+logger.quiet = true;
 
 let work: string;
 let reg: TestRegistry;

@@ -11,6 +11,10 @@ import {
 } from '../../src/registry/index.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage, type TinyImage } from '../helpers/tiny-image.js';
+import { logger } from '../../src/log.js';
+
+// Progress lines would only clutter the test output.
+logger.quiet = true;
 
 let reg: TestRegistry;
 let work: string;
