@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageChain } from '../../src/errors.js';
 import { run } from '../../src/exec/run.js';
+import { extractLayer } from '../../src/oci/index.js';
 import { Store } from '../../src/oci/store.js';
 import { copyImage, inspectRemote, pullImage, pushImage } from '../../src/registry/index.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage, type TinyImage } from '../helpers/tiny-image.js';
+import { treeListing } from '../helpers/tree-listing.js';
 import { logger } from '../../src/log.js';
 
 // Progress lines would only clutter the test output.
@@ -130,6 +132,22 @@ describe('push and pull', () => {
     expect((await blobFile(storeC, pulled.descriptor.digest)).toString('utf8')).toBe(skopeoRaw);
     expect(pulled.manifest.layers.map((l) => l.digest)).toEqual(image.manifest.layers.map((l) => l.digest));
     expect(await assertStoreVerified(storeC)).toBe(4);
+  });
+
+  it('unpacks to the same tree as skopeo + umoci for an image skopeo pushed', async () => {
+    const single = await makeImage(storeA, [{ 'etc/app/config': 'x=1\n', 'usr/bin/tool': '#!/bin/sh\n', 'var/lib/data.bin': 20_000 }], { tag: 'single:1' });
+    await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${storeA.root}:single:1`, `docker://${reg.address}/sk/single:1`]);
+    const storeS = await Store.open(join(work, 'single'));
+    const pulled = await pullImage(storeS, `${reg.address}/sk/single:1`);
+    expect(pulled.descriptor.digest).toBe(single.digest);
+    const ibTree = join(work, 'ib-tree');
+    await extractLayer(storeS, pulled.manifest.layers[0]!, ibTree);
+    const layout = join(work, 'umoci-layout');
+    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.address}/sk/single:1`, `oci:${layout}:s`]);
+    await run('umoci', ['unpack', '--image', `${layout}:s`, join(work, 'umoci-bundle')]);
+    const theirs = await treeListing(join(work, 'umoci-bundle/rootfs'));
+    expect(await treeListing(ibTree)).toEqual(theirs);
+    expect(theirs.get('var/lib/data.bin')).toMatch(/^file 644 0:0 20000 /);
   });
 
   it('copies registry to registry with blobs moved as they are', async () => {
