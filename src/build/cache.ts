@@ -73,3 +73,24 @@ export async function writeStep(paths: CachePaths, rec: StepRecord): Promise<voi
   await writeFile(tmp, JSON.stringify(rec, null, 2));
   await rename(tmp, file);
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Work dirs are named `<what>-<pid>-…`; those of a process that no longer runs (killed, crashed)
+ * are removed at the next start, so an interrupted build leaves nothing behind for long.
+ */
+export async function sweepStaleWork(paths: CachePaths): Promise<void> {
+  const { readdir, rm } = await import('node:fs/promises');
+  for (const name of await readdir(paths.tmp).catch(() => [] as string[])) {
+    const m = /^[a-z-]+-(\d+)-/.exec(name) ?? /\.(\d+)(\.tmp)?$/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) await rm(join(paths.tmp, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}

@@ -10,7 +10,7 @@ import { hostDebianMirror, parseDpkgStatus, resolveMirrorState } from '../packag
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { mirrorSuites, plan as makePlan, type MirrorSuite, type Plan } from '../recipe/plan.js';
 import { aptSourcesOf, readFromLayers, resolveBase, type BaseImage } from './base.js';
-import { cachePaths, layerDir, type CachePaths } from './cache.js';
+import { cachePaths, layerDir, sweepStaleWork, type CachePaths } from './cache.js';
 import { executePlan } from './execute.js';
 import { assembleImage } from './image.js';
 
@@ -50,6 +50,7 @@ function touchesPackages(loaded: LoadedRecipe): boolean {
 /** Resolve what the plan depends on outside the recipe: base image, mirror state, source date. */
 export async function prepare(loaded: LoadedRecipe, o: ResolveOptions = {}): Promise<Prepared> {
   const paths = cachePaths(o.cacheDir, o.store);
+  await sweepStaleWork(paths);
   // The store is created only once the recipe has proven valid: bad input leaves no trace.
   let store: Store | undefined;
   const openStore = async () => (store ??= await Store.open(paths.store));

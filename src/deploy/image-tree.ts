@@ -33,7 +33,7 @@ export async function withImageTree<T>(ref: string, o: ImageTreeOptions, fn: (t:
   const image = await resolveBase(store, ref, o);
   const dirs = await phase('unpacking layers', () => layerDirs(paths, store, image.layers));
   const cmdline = readFromLayers([...dirs].reverse(), 'etc/kernel/cmdline') ?? '';
-  const work = await mkdtemp(join(paths.tmp, 'image-tree-'));
+  const work = await mkdtemp(join(paths.tmp, `image-tree-${process.pid}-`));
   try {
     const tree = join(work, 'tree');
     await phase('flattening layers', () => flattenLayers([...dirs].reverse(), tree, paths.tmp));

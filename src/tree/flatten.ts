@@ -23,7 +23,7 @@ export async function flattenLayers(lowers: string[], out: string, scratchParent
   if (lowers.length === 0) throw new IbError('cannot flatten an image without layers');
   if (existsSync(out)) throw new IbError(`${out} already exists`, { hint: 'give a path that does not exist yet' });
   await mkdir(scratchParent, { recursive: true });
-  const scratch = await mkdtemp(join(scratchParent, 'flatten-'));
+  const scratch = await mkdtemp(join(scratchParent, `flatten-${process.pid}-`));
   const tmpOut = `${out}.tmp-${process.pid}`;
   try {
     const spec: FlattenSpec = { lowers, out: tmpOut, scratch };
