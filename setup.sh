@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 PKGS="mmdebstrap util-linux attr zstd pigz ostree e2fsprogs dosfstools mtools fdisk gdisk
 grub-common grub-pc-bin grub-efi-amd64-bin xorriso squashfs-tools qemu-utils qemu-system-x86 ovmf
 debian-archive-keyring libcap2-bin ca-certificates
-docker-registry skopeo umoci apache2-utils"
+docker-registry skopeo umoci apache2-utils docker.io"
 
 missing=""
 for p in $PKGS; do

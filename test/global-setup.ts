@@ -9,8 +9,12 @@ import { ensureBaseImage } from './helpers/base-image.js';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const reg = await startRegistry();
   project.provide('registry', reg.address);
-  const base = await ensureBaseImage();
-  project.provide('baseImage', base);
+  try {
+    project.provide('baseImage', await ensureBaseImage());
+  } catch (e) {
+    await reg.stop();
+    throw e;
+  }
   return async () => {
     await reg.stop();
   };

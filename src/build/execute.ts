@@ -28,6 +28,11 @@ export interface ExecuteOptions {
   compression?: 'gzip' | 'zstd';
   /** Layers of a `from:` base, bottom first (already in the store). */
   baseLayers?: { digest: string; diffId: string; size: number; mediaType: string }[];
+  /**
+   * A shared build cache (`--cache-from`): step key → layer, and how to fetch such a layer. A step
+   * found there is pulled instead of run, so a second machine builds by downloading.
+   */
+  remoteCache?: { steps: Map<string, StepRecord>; fetch: (layer: NonNullable<StepRecord['layer']>) => Promise<void> };
 }
 
 function describeStep(s: Step): string {
@@ -130,7 +135,13 @@ export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltL
   const stack: { digest: string; diffId: string; mediaType: string }[] = [...(o.baseLayers ?? [])];
   const baseCount = stack.length;
   for (const step of plan.steps) {
-    const cached = await readStep(o.paths, step.key);
+    let cached = await readStep(o.paths, step.key);
+    const remote = o.remoteCache?.steps.get(step.key);
+    if (!(cached && (cached.empty || (cached.layer && (await o.store.hasBlob(cached.layer.digest))))) && remote) {
+      if (remote.layer) await o.remoteCache!.fetch(remote.layer);
+      await writeStep(o.paths, remote);
+      cached = remote;
+    }
     if (cached && (cached.empty || (cached.layer && (await o.store.hasBlob(cached.layer.digest))))) {
       emit({ event: 'step-cached', step: step.name, key: step.key, layer: cached.layer?.digest });
       built.push({ step, record: cached });

@@ -80,6 +80,10 @@ export async function resolvePlan(loaded: LoadedRecipe, o: ResolveOptions = {}):
 
 export interface BuildOptions extends ResolveOptions {
   tag?: string;
+  /** Registry repository to read step layers from (BuildKit-style registry cache). */
+  cacheFrom?: string;
+  /** Registry repository to write the step → layer map and layers to. */
+  cacheTo?: string;
   compression?: 'gzip' | 'zstd';
   digestfile?: string;
 }
@@ -104,7 +108,20 @@ export async function buildRecipe(file: string, o: BuildOptions = {}): Promise<B
 
 export async function buildLoaded(loaded: LoadedRecipe, o: BuildOptions = {}): Promise<BuildResult> {
   const { plan, store, paths, base } = await phase('resolve', () => prepare(loaded, o));
-  const built = await executePlan(plan, { paths, store, compression: o.compression, baseLayers: base?.layers });
+  let remoteCache: Parameters<typeof executePlan>[1]['remoteCache'];
+  if (o.cacheFrom) {
+    const { readRegistryCache, fetchCachedLayer } = await import('../registry/index.js');
+    const ref = o.cacheFrom;
+    const conn = { tlsVerify: o.tlsVerify, authfile: o.authfile };
+    const steps = await phase(`reading build cache ${ref}`, () => readRegistryCache(ref, conn));
+    remoteCache = { steps, fetch: (layer) => fetchCachedLayer(store, ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, conn) };
+  }
+  const built = await executePlan(plan, { paths, store, compression: o.compression, baseLayers: base?.layers, remoteCache });
+  if (o.cacheTo) {
+    const { writeRegistryCache } = await import('../registry/index.js');
+    const ref = o.cacheTo;
+    await phase(`writing build cache ${ref}`, () => writeRegistryCache(store, ref, built.map((b) => b.record), { tlsVerify: o.tlsVerify, authfile: o.authfile }));
+  }
   const created = new Date(plan.sourceDateEpoch * 1000).toISOString();
   const layers = [...(base?.layers ?? []), ...built.filter((b) => b.record.layer).map((b) => b.record.layer!)];
   // The installed-package list travels with the image (ib diff reads it), when the layers are at hand.

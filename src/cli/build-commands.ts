@@ -40,13 +40,19 @@ export function registerBuildCommands(program: Command): void {
     .option('--source-date-epoch <n>', 'clamp timestamps to this time', parseSde)
     .option('--tls-verify <bool>', 'require https and verify certificates when pushing (default true except for localhost)')
     .option('--authfile <file>', 'credentials file for the push (podman/docker format)')
-    .action(async (file: string, o: { tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+    .option('--cache-from <repo>', 'read cached step layers from this registry repository, e.g. localhost:5000/acme/cache')
+    .option('--cache-to <repo>', 'write the step → layer map and layers to this registry repository')
+    .action(async (file: string, o: { tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
       const { buildRecipe } = await import('../build/index.js');
       const { pushToRegistry } = await import('./push.js');
       const t0 = performance.now();
-      const res = await buildRecipe(file, { tag: o.tag, store: g.store, compression: o.compression, digestfile: o.digestfile, sourceDateEpoch: o.sourceDateEpoch });
+      const { tlsVerifyFlag } = await import('./tls.js');
+      const res = await buildRecipe(file, {
+        tag: o.tag, store: g.store, compression: o.compression, digestfile: o.digestfile, sourceDateEpoch: o.sourceDateEpoch,
+        cacheFrom: o.cacheFrom, cacheTo: o.cacheTo, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile,
+      });
       if (o.push) {
         await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: o.tlsVerify, authfile: o.authfile, digestfile: o.digestfile });
       }

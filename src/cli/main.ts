@@ -12,6 +12,7 @@ import { registerDiff } from './diff.js';
 import { registerDoctor } from './doctor.js';
 import { registerInternal, registerInternalFlatten } from './internal.js';
 import { registerMediaCommands } from './media-commands.js';
+import { registerRegistryCommands } from './registry-commands.js';
 import { registerStoreCommands } from './store-commands.js';
 
 export interface GlobalOptions {
@@ -56,6 +57,7 @@ export function makeProgram(): Command {
   registerDiff(program);
   registerStoreCommands(program);
   registerMediaCommands(program);
+  registerRegistryCommands(program);
   registerInternal(program);
   registerInternalFlatten(program);
   return program;
