@@ -1,6 +1,5 @@
-/** Assemble the OCI config and manifest of a built image and write them to the store. */
-import { MediaType, type Descriptor, type History, type ImageConfig, type Manifest } from '../oci/types.js';
-import type { Store } from '../oci/index.js';
+/** The OCI config and manifest of a built image: defaults for a bootable OS image over writeImage. */
+import { writeImage, type Descriptor, type History, type ImageConfig, type Store } from '../oci/index.js';
 
 export interface ImageLayer {
   digest: string;
@@ -26,30 +25,19 @@ export interface AssembleOptions {
 export const PACKAGES_FIELD = 'dev.ib.packages';
 
 export async function assembleImage(store: Store, o: AssembleOptions): Promise<{ manifest: Descriptor; config: Descriptor }> {
-  const created = new Date(o.sourceDateEpoch * 1000).toISOString();
   const baseCfg = o.baseConfig?.config ?? {};
-  const config: ImageConfig = {
-    created,
-    architecture: o.architecture,
-    os: 'linux',
+  return writeImage(store, {
+    layers: o.layers.map((l) => ({ descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size }, diffId: l.diffId })),
+    history: o.history,
+    labels: { ...(baseCfg.Labels ?? {}), ...o.labels },
+    annotations: { 'org.opencontainers.image.created': new Date(o.sourceDateEpoch * 1000).toISOString(), ...o.annotations },
+    platform: { architecture: o.architecture, os: 'linux' },
+    created: o.sourceDateEpoch,
     config: {
       ...baseCfg,
       Env: baseCfg.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       Cmd: baseCfg.Cmd ?? ['/bin/bash'],
-      Labels: { ...(baseCfg.Labels ?? {}), ...o.labels },
     },
-    rootfs: { type: 'layers', diff_ids: o.layers.map((l) => l.diffId) },
-    history: o.history,
-    ...(o.packages ? { [PACKAGES_FIELD]: o.packages } : {}),
-  };
-  const configDesc = await store.putJson(config, MediaType.config);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.manifest,
-    config: { mediaType: MediaType.config, digest: configDesc.digest, size: configDesc.size },
-    layers: o.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-    annotations: { 'org.opencontainers.image.created': created, ...o.annotations },
-  };
-  const manifestDesc = await store.putJson(manifest, MediaType.manifest);
-  return { manifest: { mediaType: MediaType.manifest, digest: manifestDesc.digest, size: manifestDesc.size }, config: configDesc };
+    extra: o.packages ? { [PACKAGES_FIELD]: o.packages } : undefined,
+  });
 }

@@ -108,7 +108,8 @@ export function registerStoreCommands(program: Command): void {
         const rec = JSON.parse(await readFile(join(paths.steps, f), 'utf8').catch(() => '{}')) as { layer?: { digest: string } };
         if (rec.layer) roots.push(rec.layer.digest);
       }
-      const r = await store.prune(roots);
+      // Blobs younger than 10 minutes may belong to a build that has not tagged its image yet.
+      const r = await store.prune(roots, { minAgeMs: o.all ? 0 : 600_000 });
       process.stdout.write(`removed ${r.removed} blobs, ${formatBytes(r.bytes)}\n`);
     });
 
