@@ -3,7 +3,7 @@
  * `/boot/initrd.img-V`, Fedora `/boot/initramfs-V.img`, ostree and UKI-style trees
  * `/usr/lib/modules/V/vmlinuz` + `initramfs.img`. The newest version wins.
  */
-import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { IbError } from '../errors.js';
 
@@ -66,7 +66,13 @@ export function listKernels(tree: string): KernelFiles[] {
  */
 export function kernelArch(path: string): 'x86' | 'arm64' | 'unknown' {
   const buf = Buffer.alloc(0x210);
-  const fd = openSync(path, 'r');
+  // O_NOATIME: looking at a header is no reason to change the tree (EPERM unless we own it).
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOATIME);
+  } catch {
+    fd = openSync(path, 'r');
+  }
   try {
     readSync(fd, buf, 0, buf.length, 0);
   } finally {
@@ -77,11 +83,14 @@ export function kernelArch(path: string): 'x86' | 'arm64' | 'unknown' {
   return 'unknown';
 }
 
-/** The newest kernel of the tree, checked to be an x86 kernel (ib makes x86-64 media). */
-export function findKernel(tree: string): KernelFiles {
+/**
+ * The newest kernel of the tree, checked to be an x86 kernel (ib makes x86-64 media). `label`
+ * names the tree in errors when `tree` is a path the user never saw (a view of it).
+ */
+export function findKernel(tree: string, label = tree): KernelFiles {
   const k = listKernels(tree)[0];
   if (!k) {
-    throw new IbError(`no kernel found in ${tree} (looked for /boot/vmlinuz-* and /usr/lib/modules/*/vmlinuz)`, {
+    throw new IbError(`no kernel found in ${label} (looked for /boot/vmlinuz-* and /usr/lib/modules/*/vmlinuz)`, {
       hint: 'install a kernel in the image, e.g. add linux-image-amd64 to the recipe\'s packages',
     });
   }

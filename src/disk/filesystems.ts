@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { IbError, wrap } from '../errors.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import type { Filesystem } from './layout.js';
-import { runWithTreeView, type TreeView } from './tree-view.js';
+import type { TreeView } from './tree-view.js';
 
 /** A byte range of an image file that one filesystem fills. */
 export interface Region {
@@ -37,7 +37,7 @@ async function imageAlias(region: Region, workDir: string): Promise<string> {
 }
 
 /**
- * ext4 from a tree (plus an overlay of additions). `mkfs.ext4 -d` copies atime and ctime from the
+ * ext4 from a tree view (the tree, plus its overlay of additions if any). `mkfs.ext4 -d` copies atime and ctime from the
  * source files to the second, and ctime cannot be set from user space, so both are rewritten to
  * SOURCE_DATE_EPOCH afterwards with debugfs; E2FSPROGS_FAKE_TIME fixes crtime and the superblock
  * times (this e2fsprogs ignores SOURCE_DATE_EPOCH).
@@ -51,15 +51,15 @@ export async function makeExt4(region: Region, fs: Filesystem, view: TreeView, o
   const defaultInodes = Math.floor(region.bytes / 16384);
   const wanted = opts.inodes === undefined ? 0 : Math.ceil(opts.inodes * 1.25) + 1024;
   try {
-    await runWithTreeView(view, opts.workDir, 'mkfs.ext4', (src) => [
+    await view.exec('mkfs.ext4', [
       '-q', '-F', '-t', 'ext4',
       '-L', fs.label,
       '-U', fs.uuid,
       '-E', ext.join(','),
       ...(wanted > defaultInodes ? ['-N', String(wanted)] : []),
-      '-d', src,
+      '-d', view.inside,
       image, `${Math.floor(region.bytes / 1024)}k`,
-    ], { env, run });
+    ], { env });
   } catch (e) {
     if (/Could not allocate block|No space left|Could not allocate inode/i.test(String((e as Error).message))) {
       throw new IbError(`the ${fs.label} filesystem (${Math.round(region.bytes / 1048576)} MiB) is too small for its content`, {
@@ -129,13 +129,16 @@ export function fatSectorsPerCluster(bytes: number): number {
  * then `mmd`/`mcopy` in sorted order with TZ=UTC and SOURCE_DATE_EPOCH so directory entries and
  * their times do not depend on readdir order or the host's clock and zone.
  */
-export async function makeVfat(region: Region, fs: Filesystem, sourceDir: string, opts: FsOptions): Promise<void> {
+export async function makeVfat(region: Region, fs: Filesystem, sourceDir: string, opts: FsOptions & { fat32?: boolean }): Promise<void> {
   const run = opts.run ?? defaultRun;
   const image = await imageAlias(region, opts.workDir);
   if (region.offset % 512 !== 0) throw new IbError(`FAT offset ${region.offset} is not sector aligned`);
+  // FAT32 needs 65525 clusters (32 MiB and up); small images (an El Torito EFI image) let
+  // mkfs.vfat pick FAT12/16.
+  const fat32 = opts.fat32 ?? true;
   await run('mkfs.vfat', [
-    '--invariant', '-F', '32', '-S', '512',
-    '-s', String(fatSectorsPerCluster(region.bytes)),
+    '--invariant', '-S', '512',
+    ...(fat32 ? ['-F', '32', '-s', String(fatSectorsPerCluster(region.bytes))] : []),
     '-n', fs.label,
     '-i', fs.uuid,
     `--offset=${region.offset / 512}`,

@@ -18,12 +18,13 @@ import { SECTOR, parseSize, partition, planLayout, type DiskLayout, type Firmwar
 import { writePartitionTable } from './partition-table.js';
 import { Stage } from './stage.js';
 import { measureTree } from './tree-size.js';
+import { TreeView } from './tree-view.js';
 
 export * from './layout.js';
 export { FORMATS, parseFormat, convertRaw, imageInfo, ImageInfo, type DiskFormat } from './image.js';
 export { makeExt4, makeVfat, usedInodes, type Region } from './filesystems.js';
 export { readPartitionTable, writePartitionTable, SfdiskTable } from './partition-table.js';
-export { runWithTreeView, type TreeView } from './tree-view.js';
+export { TreeView, withTreeView } from './tree-view.js';
 export { measureTree, type TreeSize } from './tree-size.js';
 export { Stage } from './stage.js';
 
@@ -73,29 +74,33 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuildDiskResult
   if (!lstatSync(opts.tree, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`${opts.tree} is not a directory`, { hint: 'pass the root tree of the image (flattened)' });
   }
-  const kernel = findKernel(opts.tree);
   const work = await mkdtemp(join(tmpdir(), 'ib-disk-'));
   const outDir = dirname(opts.output);
   const tmpRaw = join(outDir, `.${basename(opts.output)}.ib-${process.pid}.raw`);
   const tmpOut = join(outDir, `.${basename(opts.output)}.ib-${process.pid}.tmp`);
+  let view: TreeView | undefined;
   try {
-    // Layout first needs the content size, which needs the stage, which needs the fs UUID:
-    // plan with a provisional size, stage, then plan again with the stage included.
-    const measured = await phase('measuring tree', () => measureTree(opts.tree));
+    view = await TreeView.open(opts.tree, work, { run });
+    // Every read of the tree goes through the view: `root` is the tree, seen without atime updates.
+    const root = view.path;
+    const kernel = findKernel(root, opts.tree);
+    // Layout needs the content size, which needs the stage, which needs the root fs UUID: plan
+    // once for the UUID (it depends only on the seed), stage, then plan with the stage included.
+    const measured = await phase('measuring tree', () => measureTree(root));
     const rootUuid = planLayout({ seed: opts.seed, boot, rootContentBytes: measured.bytes }).partitions.at(-1)!.fs!.uuid;
     const cmdline = kernelCmdline(`UUID=${rootUuid}`, opts.kargs ?? []);
-    const stage = new Stage(join(work, 'root-stage'), opts.tree, opts.sourceDateEpoch);
+    const stage = new Stage(join(work, 'root-stage'), root, opts.sourceDateEpoch);
     const esp = new Stage(join(work, 'esp-stage'), undefined, opts.sourceDateEpoch);
     await stage.mkdir('');
     await esp.mkdir('');
     const grub = await phase('making GRUB images', async () => {
-      await writeRootAdditions(stage, opts, rootUuid);
+      await writeRootAdditions(stage, root, opts.growRoot ?? true, rootUuid);
       const files = await prepareGrub({
         firmware: boot,
         grubDir: stage.path('boot/grub'),
         search: { uuid: rootUuid },
         prefix: '/boot/grub',
-        entries: [{ title: await prettyName(opts.tree), kernel: kernel.kernel, initrd: kernel.initrd, cmdline }],
+        entries: [{ title: await prettyName(root), kernel: kernel.kernel, initrd: kernel.initrd, cmdline }],
         workDir: work,
         run,
       });
@@ -122,7 +127,9 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuildDiskResult
     if (espPart) {
       await phase('making ESP', () => makeVfat(region('esp'), espPart.fs!, esp.dir, { sourceDateEpoch: opts.sourceDateEpoch, workDir: work, run }));
     }
-    await phase('making root filesystem', () => makeExt4(region('root'), partition(layout, 'root')!.fs!, { tree: opts.tree, overlay: stage.dir }, {
+    await view.overlay(stage.dir);
+    const rootView = view;
+    await phase('making root filesystem', () => makeExt4(region('root'), partition(layout, 'root')!.fs!, rootView, {
       sourceDateEpoch: opts.sourceDateEpoch, workDir: work, inodes: measured.inodes + staged.inodes, run,
     }));
     const bios = partition(layout, 'bios-boot');
@@ -142,14 +149,14 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuildDiskResult
   } catch (e) {
     throw e instanceof IbError ? e : wrap(`building disk ${opts.output}`, e);
   } finally {
+    await view?.close();
     await rm(tmpRaw, { force: true });
     await rm(tmpOut, { force: true });
     await rm(work, { recursive: true, force: true });
   }
 }
 
-async function writeRootAdditions(stage: Stage, opts: BuildDiskOptions, rootUuid: string): Promise<void> {
-  const grow = opts.growRoot ?? true;
+async function writeRootAdditions(stage: Stage, root: string, grow: boolean, rootUuid: string): Promise<void> {
   await stage.writeFile('etc/fstab', [
     '# Written by ib: the root filesystem by UUID.' + (grow ? ' It grows to fill the disk on first boot.' : ''),
     `UUID=${rootUuid} / ext4 rw,errors=remount-ro${grow ? ',x-systemd.growfs' : ''} 0 1`,
@@ -160,7 +167,7 @@ async function writeRootAdditions(stage: Stage, opts: BuildDiskOptions, rootUuid
   // never runs; pulled in by sysinit.target it grows the root partition on the running system,
   // and systemd-growfs@-.service (from x-systemd.growfs, ordered after it) grows ext4 online.
   const unit = ['usr/lib/systemd/system/systemd-repart.service', 'lib/systemd/system/systemd-repart.service']
-    .find((u) => lstatSync(join(opts.tree, u), { throwIfNoEntry: false })?.isFile());
+    .find((u) => lstatSync(join(root, u), { throwIfNoEntry: false })?.isFile());
   if (!unit) {
     emit({ event: 'warning', message: 'the image has no systemd-repart: its root partition will not grow to fill a larger disk' });
     return;
@@ -170,9 +177,9 @@ async function writeRootAdditions(stage: Stage, opts: BuildDiskOptions, rootUuid
 }
 
 /** PRETTY_NAME from the tree's os-release, for the boot menu. */
-async function prettyName(tree: string): Promise<string> {
+async function prettyName(root: string): Promise<string> {
   for (const p of ['usr/lib/os-release', 'etc/os-release']) {
-    const full = join(tree, p);
+    const full = join(root, p);
     if (!lstatSync(full, { throwIfNoEntry: false })?.isFile()) continue;
     const m = /^PRETTY_NAME=(["']?)(.*)\1\s*$/m.exec(await readFile(full, 'utf8'));
     if (m?.[2]) return m[2];

@@ -1,61 +1,100 @@
 /**
- * A read-only view of an input tree, optionally with a staging directory laid over it, for the
- * tools that read a whole tree (mkfs.ext4 -d, mksquashfs). The input tree must come out of a
- * disk build exactly as it went in, and reading it is enough to change it: under relatime the
- * first read of a file or a readlink of a symlink rewrites its atime (overlayfs opens lower files
- * with O_NOATIME, but readlink through it still touched the lower symlinks here). So the tree is
- * bind-mounted `ro,noatime` and, when there is something to add (fstab, GRUB's files), an overlay
- * puts the staging dir on top. Both mounts live in a private mount namespace that dies with the
- * command, so a crash leaks no mount.
+ * A read-only, no-atime view of an input tree, for everything that reads a whole tree (ib's own
+ * walks, mkfs.ext4 -d, mksquashfs). The input must come out of a build exactly as it went in, and
+ * reading is enough to change it: under relatime the first read of a file, a readdir or a readlink
+ * rewrites its atime (overlayfs opens lower files with O_NOATIME, but readlink through it still
+ * touched the lower symlinks here). So the tree is bind-mounted `ro,noatime` inside a private mount
+ * namespace held open by a sleeping child; ib reads it through `/proc/<pid>/root/…` and runs tools
+ * in it with nsenter. An overlay can lay a staging dir (fstab, GRUB's files) over the tree. The
+ * child runs under `setpriv --pdeathsig KILL`: if ib dies, the namespace and its mounts go too.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run as defaultRun, type Run, type RunOptions, type RunResult } from '../exec/run.js';
-
-export interface TreeView {
-  /** The input tree; never written to. */
-  tree: string;
-  /** Files that shadow or add to the tree's (same paths); owned by the caller. */
-  overlay?: string;
-}
-
-/**
- * `mount` needs these two steps in one namespace; a one-line sh glues them, paths go in as
- * positional arguments so nothing is interpolated into the script.
- */
-const SCRIPT = [
-  'set -eu',
-  'tree=$1; low=$2; mnt=$3; lowerdir=$4; shift 4',
-  'mount --bind -o ro,noatime "$tree" "$low"',
-  'if [ -n "$lowerdir" ]; then mount -t overlay -o "noatime,lowerdir=$lowerdir" overlay "$mnt"; else mount --bind -o ro,noatime "$low" "$mnt"; fi',
-  'exec "$@"',
-].join('\n');
+import { IbError } from '../errors.js';
+import { run as defaultRun, spawn, type Run, type RunOptions, type RunResult, type Spawned } from '../exec/run.js';
 
 /** overlayfs splits lowerdir on ':' and option lists on ','; escape both in paths. */
 function escapeOverlayPath(p: string): string {
   return p.replace(/([\\:,])/g, '\\$1');
 }
 
-/**
- * Run `cmd` with the view mounted at `<workDir>/view`; `args` receives that path.
- * `workDir` must be a private scratch directory (the mount points are made inside it).
- */
-export async function runWithTreeView(
-  view: TreeView,
-  workDir: string,
-  cmd: string,
-  args: (mountpoint: string) => readonly string[],
-  opts: RunOptions & { run?: Run } = {},
-): Promise<RunResult> {
-  const run = opts.run ?? defaultRun;
-  const low = join(workDir, 'view-lower');
-  const mnt = join(workDir, 'view');
-  await mkdir(low, { recursive: true });
-  await mkdir(mnt, { recursive: true });
-  const lowerdir = view.overlay ? `${escapeOverlayPath(view.overlay)}:${escapeOverlayPath(low)}` : '';
-  return run('unshare', [
-    '--mount', '--propagation', 'private', '--',
-    'sh', '-c', SCRIPT, 'ib-tree-view', view.tree, low, mnt, lowerdir,
-    cmd, ...args(mnt),
-  ], opts);
+export class TreeView {
+  private merged: string | undefined;
+
+  private constructor(
+    readonly tree: string,
+    private readonly workDir: string,
+    private readonly pid: number,
+    private readonly holder: Spawned,
+    private readonly run: Run,
+  ) {}
+
+  /** `workDir`: a private scratch dir; the mount points are made inside it. */
+  static async open(tree: string, workDir: string, opts: { run?: Run } = {}): Promise<TreeView> {
+    const run = opts.run ?? defaultRun;
+    await mkdir(join(workDir, 'view'), { recursive: true });
+    // `exec` keeps one pid from setpriv to sleep, so $$ is the namespace holder.
+    const holder = spawn('setpriv', [
+      '--pdeathsig', 'KILL', '--', 'unshare', '--mount', '--propagation', 'private', '--',
+      'sh', '-c', 'echo $$; exec sleep infinity',
+    ]);
+    holder.done.catch(() => undefined);
+    const pid = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      holder.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const line = out.split('\n')[0];
+        if (out.includes('\n') && line) resolve(Number(line));
+      });
+      holder.done.then(() => reject(new IbError('the mount namespace for the tree view exited early')), reject);
+    });
+    const view = new TreeView(tree, workDir, pid, holder, run);
+    try {
+      await view.exec('mount', ['--bind', '-o', 'ro,noatime', tree, view.inside]);
+    } catch (e) {
+      await view.close();
+      throw e;
+    }
+    return view;
+  }
+
+  /** The view's path inside the namespace (for tools run with `exec`). */
+  get inside(): string {
+    return this.merged ?? join(this.workDir, 'view');
+  }
+
+  /** The view's path for this process: read the tree through it. */
+  get path(): string {
+    return `/proc/${this.pid}/root${this.inside}`;
+  }
+
+  /** Lay `stageDir` over the tree; `inside`/`path` then show the merged tree. */
+  async overlay(stageDir: string): Promise<void> {
+    if (this.merged) throw new IbError('the tree view already has an overlay');
+    const merged = join(this.workDir, 'merged');
+    await mkdir(merged, { recursive: true });
+    const lower = join(this.workDir, 'view');
+    await this.exec('mount', ['-t', 'overlay', '-o', `noatime,lowerdir=${escapeOverlayPath(stageDir)}:${escapeOverlayPath(lower)}`, 'overlay', merged]);
+    this.merged = merged;
+  }
+
+  /** Run a command inside the view's mount namespace. */
+  exec(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    return this.run('nsenter', ['--target', String(this.pid), '--mount', '--', cmd, ...args], opts);
+  }
+
+  async close(): Promise<void> {
+    this.holder.kill();
+    await this.holder.done.catch(() => undefined);
+  }
+}
+
+/** Open a view, hand it to `fn`, always close it. */
+export async function withTreeView<T>(tree: string, workDir: string, fn: (v: TreeView) => Promise<T>, opts: { run?: Run } = {}): Promise<T> {
+  const v = await TreeView.open(tree, workDir, opts);
+  try {
+    return await fn(v);
+  } finally {
+    await v.close();
+  }
 }

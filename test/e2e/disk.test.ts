@@ -48,7 +48,7 @@ describe('classic qcow2 of the minimal tree', () => {
     it(`boots with ${firmware} to login: and mounts the root by UUID`, async () => {
       const rootUuid = partition(qcow2.layout, 'root')!.fs!.uuid;
       const r = await bootImage({
-        image: qcow2.output, firmware, timeoutSec: 300, accel: 'auto',
+        image: qcow2.output, firmware, timeoutSec: 480, accel: 'auto',
         exec: 'cat /proc/cmdline; findmnt -n -o UUID /; findmnt -n -o SOURCE /; test -w /',
       });
       expect(r.matched).toBe('login:');
@@ -59,7 +59,7 @@ describe('classic qcow2 of the minimal tree', () => {
       expect(source).toMatch(/^\/dev\/vda\d$/);
       expect(r.exec!.exitCode).toBe(0);
       console.log(`${firmware}: login after ${r.seconds.toFixed(1)} s`);
-    }, 420_000);
+    }, 600_000);
   }
 });
 
