@@ -87,6 +87,20 @@ export function readFromLayers(dirs: string[], path: string): string | undefined
   return undefined;
 }
 
+/** Does a path exist in the merged tree of a layer stack (topmost first)? Whiteouts hide it. */
+export function existsInLayers(dirs: string[], path: string): boolean {
+  const parts = path.replace(/^\/+/, '').split('/');
+  for (const d of dirs) {
+    for (let i = 1; i <= parts.length; i++) {
+      const st = lstatSync(join(d, ...parts.slice(0, i)), { throwIfNoEntry: false });
+      if (!st) break;
+      if (st.isCharacterDevice() && st.rdev === 0) return false;
+      if (i === parts.length) return true;
+    }
+  }
+  return false;
+}
+
 /** The apt sources of a tree (deb822 and one-line), to hash their mirrors' state. */
 export function aptSourcesOf(dirs: string[]): MirrorSuite[] {
   const texts: string[] = [];

@@ -40,6 +40,32 @@ export function registerMediaCommands(program: Command): void {
     });
 
   program
+    .command('iso <ref>')
+    .description('make a hybrid live ISO (squashfs root, GRUB for BIOS and UEFI, bootable as CD or USB stick) from an image')
+    .requiredOption('-o, --output <file>', 'the ISO to write')
+    .option('--label <label>', 'ISO volume label (A-Z 0-9 _)', 'IB_LIVE')
+    .option('--karg <arg>', 'extra kernel argument (repeatable)', many)
+    .option('--compression <c>', 'squashfs compression: zstd (default) or xz', 'zstd')
+    .option('--tls-verify <bool>', 'require https when pulling (default true except for localhost)')
+    .option('--authfile <file>', 'credentials file')
+    .action(async (ref: string, o: { output: string; label: string; karg?: string[]; compression: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      const { withImageTree } = await import('../deploy/image-tree.js');
+      const { withLiveBoot } = await import('../deploy/live.js');
+      const { buildIso, checkLabel } = await import('../iso/index.js');
+      checkLabel(o.label);
+      if (o.compression !== 'zstd' && o.compression !== 'xz') throw new UsageError(`--compression: "${o.compression}" is not valid; use zstd or xz`);
+      const topts = { store: g.store, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile };
+      const liveRef = await withLiveBoot(ref, topts);
+      const res = await withImageTree(liveRef, topts, (t) => {
+        const fromImage = t.kargs.filter((k) => !/^(root|console|boot)=/.test(k) && k !== 'ro' && k !== 'rw');
+        return buildIso({ tree: t.tree, output: resolve(o.output), label: o.label, kargs: [...fromImage, ...(o.karg ?? [])], compression: o.compression, sourceDateEpoch: t.sourceDateEpoch });
+      });
+      process.stderr.write(`wrote ${res.output}: ${(res.bytes / 1048576).toFixed(0)} MiB in ${res.seconds.toFixed(1)}s\n`);
+      process.stdout.write(`${res.output}\n`);
+    });
+
+  program
     .command('boot <image>')
     .description('boot a disk image or ISO in QEMU and wait for the expected console text')
     .option('--firmware <fw>', 'bios or uefi', 'bios')

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { cachePaths, layerDirs, resolveBase, type BaseImage, type CachePaths } from '../build/index.js';
 import { readFromLayers } from '../build/base.js';
 import { phase } from '../log.js';
-import { Store } from '../oci/index.js';
+import { hostPlatform, Store } from '../oci/index.js';
+import { IbError } from '../errors.js';
 import { flattenLayers } from '../tree/index.js';
 
 export interface ImageTree {
@@ -31,6 +32,12 @@ export async function withImageTree<T>(ref: string, o: ImageTreeOptions, fn: (t:
   const paths = cachePaths(undefined, o.store);
   const store = await Store.open(paths.store);
   const image = await resolveBase(store, ref, o);
+  const host = hostPlatform();
+  if (image.config.architecture !== host.architecture || image.config.os !== host.os) {
+    throw new IbError(`${ref} is an image for ${image.config.os}/${image.config.architecture}; ib makes bootable media for ${host.os}/${host.architecture} only`, {
+      hint: 'build or pull the image for this architecture (--platform on ib pull)',
+    });
+  }
   const dirs = await phase('unpacking layers', () => layerDirs(paths, store, image.layers));
   const cmdline = readFromLayers([...dirs].reverse(), 'etc/kernel/cmdline') ?? '';
   const work = await mkdtemp(join(paths.tmp, `image-tree-${process.pid}-`));
