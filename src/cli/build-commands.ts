@@ -46,7 +46,7 @@ export function registerBuildCommands(program: Command): void {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
       const { buildRecipe } = await import('../build/index.js');
-      const { pushToRegistry } = await import('./push.js');
+      const { pushToRegistry } = await import('../deploy/push.js');
       const t0 = performance.now();
       const { tlsVerifyFlag } = await import('./tls.js');
       const res = await buildRecipe(file, {
@@ -54,7 +54,7 @@ export function registerBuildCommands(program: Command): void {
         cacheFrom: o.cacheFrom, cacheTo: o.cacheTo, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile,
       });
       if (o.push) {
-        await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: o.tlsVerify, authfile: o.authfile, digestfile: o.digestfile });
+        await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: (await import('./tls.js')).tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, digestfile: o.digestfile });
       }
       if (!g.quiet && !g.json) process.stderr.write(`built ${res.tag} in ${((performance.now() - t0) / 1000).toFixed(1)}s (${res.layers} layers)\n`);
       process.stdout.write(res.manifestDigest + '\n');

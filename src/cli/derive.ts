@@ -39,7 +39,7 @@ export function registerDerive(program: Command): void {
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
       const { buildLoaded } = await import('../build/index.js');
       const { inlineRecipe } = await import('../recipe/load.js');
-      const { pushToRegistry } = await import('./push.js');
+      const { pushToRegistry } = await import('../deploy/push.js');
       const name = (o.tag ?? 'derived').replace(/:[^/:]*$/, '');
       const files = (o.file ?? []).map(fileSpec);
       const loaded = await inlineRecipe({
@@ -51,7 +51,7 @@ export function registerDerive(program: Command): void {
       }, process.cwd(), 'derive');
       const tlsVerify = o.tlsVerify === undefined ? undefined : o.tlsVerify !== 'false';
       const res = await buildLoaded(loaded, { tag: o.tag ?? 'derived:latest', store: g.store, compression: o.compression, digestfile: o.digestfile, tlsVerify, authfile: o.authfile, cacheFrom: o.cacheFrom, cacheTo: o.cacheTo });
-      if (o.push) await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: o.tlsVerify, authfile: o.authfile, digestfile: o.digestfile, from: res.base?.ref });
+      if (o.push) await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: (await import('./tls.js')).tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, digestfile: o.digestfile, from: res.base?.ref });
       process.stdout.write(res.manifestDigest + '\n');
     });
 }

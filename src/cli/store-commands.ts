@@ -134,8 +134,9 @@ export function registerStoreCommands(program: Command): void {
     .option('--authfile <file>', 'credentials file')
     .action(async (src: string, dest: string, o: { digestfile?: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
       const { store } = await openStore(cmd);
-      const { pushToRegistry } = await import('./push.js');
-      const digest = await pushToRegistry(store, storeTag(src), dest.replace(/^docker:\/\//, ''), o);
+      const { pushToRegistry } = await import('../deploy/push.js');
+      const { tlsVerifyFlag } = await import('./tls.js');
+      const digest = await pushToRegistry(store, storeTag(src), dest.replace(/^docker:\/\//, ''), { ...o, tlsVerify: tlsVerifyFlag(o.tlsVerify) });
       process.stdout.write(digest + '\n');
     });
 }
