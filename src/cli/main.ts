@@ -12,6 +12,7 @@ import { registerDiff } from './diff.js';
 import { registerDoctor } from './doctor.js';
 import { registerInternal, registerInternalFlatten } from './internal.js';
 import { registerMediaCommands } from './media-commands.js';
+import { registerOstreeCommands } from './ostree-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerStoreCommands } from './store-commands.js';
 
@@ -58,6 +59,7 @@ export function makeProgram(): Command {
   registerStoreCommands(program);
   registerMediaCommands(program);
   registerRegistryCommands(program);
+  registerOstreeCommands(program);
   registerInternal(program);
   registerInternalFlatten(program);
   return program;
