@@ -21,6 +21,12 @@ export interface RunOptions {
   /** Keep stdout as a Buffer (binary output). */
   binary?: boolean;
   timeoutMs?: number;
+  /**
+   * Signal for a cancel (SIGINT/SIGTERM of ib) or timeout. `unshare --fork` blocks SIGTERM, so a
+   * namespace whose contents are disposable is stopped with SIGKILL at once instead of after
+   * the 3 s grace period.
+   */
+  killSignal?: 'SIGTERM' | 'SIGKILL';
 }
 
 export interface RunResult {
@@ -94,6 +100,7 @@ export const run: Run = async (cmd, args, opts = {}) => {
     stripFinalNewline: false,
     maxBuffer: 1024 * 1024 * 1024,
     cancelSignal: shutdown.signal,
+    killSignal: opts.killSignal ?? 'SIGTERM',
     forceKillAfterDelay: 3000,
     timeout: opts.timeoutMs,
   });

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run as defaultRun, type Run } from '../exec/run.js';
+import { commandError, run as defaultRun, type Run } from '../exec/run.js';
 import { IbError } from '../errors.js';
 import type { BootstrapSpec } from '../recipe/plan.js';
 
@@ -41,11 +41,17 @@ export function mmdebstrapArgs(o: BootstrapOptions): string[] {
 
 export async function bootstrap(o: BootstrapOptions): Promise<void> {
   const run = o.run ?? defaultRun;
-  const r = await run('mmdebstrap', mmdebstrapArgs(o), {
+  // In root mode mmdebstrap mounts proc, sysfs, devpts and a tmpfs into the target in the
+  // caller's mount namespace, and it ignores SIGTERM while dpkg runs: an interrupted ib left four
+  // mounts and a running dpkg behind. In a private mount+pid namespace those mounts and processes
+  // die with it, and a SIGKILL (the tree is thrown away anyway) stops it at once.
+  const r = await run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', 'mmdebstrap', ...mmdebstrapArgs(o)], {
     allowFailure: true,
+    killSignal: 'SIGKILL',
     // INITRD=No: the kernel's initramfs is made once, in the plan's final step.
     env: { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch), INITRD: 'No', DEBIAN_FRONTEND: 'noninteractive' },
   });
+  if (r.exitCode === 127 && /failed to execute mmdebstrap/.test(r.stderr)) throw commandError('mmdebstrap', [], { exitCode: 127 });
   if (r.exitCode !== 0) {
     const missing = [...r.stderr.matchAll(/Unable to locate package (\S+)|Package '?([^' ]+)'? has no installation candidate/g)].map((m) => m[1] ?? m[2]);
     if (missing.length > 0) {

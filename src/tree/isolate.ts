@@ -56,7 +56,9 @@ export async function runIsolated<A>(spec: StepSpec<A>, specFile: string, opts: 
   const run = opts.run ?? defaultRun;
   await writeFile(specFile, JSON.stringify(spec));
   const r = await run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', process.execPath, ibEntry(), '__step', specFile], {
-    allowFailure: true, inherit: opts.inherit,
+    // unshare --fork blocks SIGTERM; SIGKILL takes the whole pid namespace (and its mounts) down
+    // at once, and the step's upper dir is thrown away anyway.
+    allowFailure: true, inherit: opts.inherit, killSignal: 'SIGKILL',
   });
   if (r.exitCode === 0) return;
   const result = await readFile(spec.resultFile, 'utf8').then((t) => JSON.parse(t) as { error?: { message: string; hint?: string } }).catch(() => undefined);

@@ -1,0 +1,124 @@
+/**
+ * What an interrupted or faulty run may not leave behind: mounts under a directory, processes of
+ * its session, blobs whose bytes do not match their names, an index.json that does not parse or
+ * points at nothing, and temp files of processes that are gone.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Mount points (as /proc/self/mountinfo spells them, octal escapes decoded) at or under `dir`. */
+export function mountsUnder(dir: string): string[] {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
+    .map((l) => unescape(l.split(' ')[4]!))
+    .filter((m) => m === dir || m.startsWith(dir.endsWith('/') ? dir : dir + '/'));
+}
+
+export interface Proc {
+  pid: number;
+  sid: number;
+  cmdline: string;
+}
+
+export function processes(): Proc[] {
+  const out: Proc[] = [];
+  for (const n of readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
+      // Fields after the ")" of the command name: state ppid pgrp session …
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = readFileSync(`/proc/${n}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      if (f[0] === 'Z') continue;
+      out.push({ pid: Number(n), sid: Number(f[3]), cmdline });
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
+
+/** Live processes of session `sid` (ib started with setsid) or whose command line names `needle`. */
+export function leftoverProcesses(sid: number, needle: string): Proc[] {
+  return processes().filter((p) => p.pid !== process.pid && (p.sid === sid || p.cmdline.includes(needle)));
+}
+
+/** Poll briefly: a process killed with SIGKILL may take a moment to be reaped. */
+export async function waitNoProcesses(sid: number, needle: string, ms = 3000): Promise<Proc[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const left = leftoverProcesses(sid, needle);
+    if (left.length === 0 || Date.now() > end) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function hashFile(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (d) => h.update(d)).on('error', rej).on('end', () => res('sha256:' + h.digest('hex')));
+  });
+}
+
+export interface StoreReport {
+  blobs: number;
+  /** Blobs whose content hashes to another digest, or odd names in blobs/sha256. */
+  bad: string[];
+  /** Index or manifest references to blobs that are missing. */
+  dangling: string[];
+  /** Temp files in .ingest of processes that no longer run. */
+  staleIngest: string[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The integrity check of an OCI layout: what `ib store check` would say (ib has no such command yet). */
+export async function checkStore(root: string): Promise<StoreReport> {
+  const dir = join(root, 'blobs', 'sha256');
+  const bad: string[] = [];
+  const names = await readdir(dir);
+  for (const n of names) {
+    if (!/^[a-f0-9]{64}$/.test(n)) { bad.push(n); continue; }
+    const got = await hashFile(join(dir, n));
+    if (got !== `sha256:${n}`) bad.push(`sha256:${n}`);
+  }
+  const index = JSON.parse(await readFile(join(root, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  const dangling: string[] = [];
+  const has = (d: string) => existsSync(join(dir, d.slice(7)));
+  const queue = index.manifests.map((m) => m.digest);
+  const seen = new Set<string>();
+  while (queue.length) {
+    const d = queue.pop()!;
+    if (seen.has(d)) continue;
+    seen.add(d);
+    if (!has(d)) { dangling.push(d); continue; }
+    const doc = JSON.parse(await readFile(join(dir, d.slice(7)), 'utf8')) as { manifests?: { digest: string }[]; config?: { digest: string }; layers?: { digest: string }[] };
+    for (const m of doc.manifests ?? []) queue.push(m.digest);
+    if (doc.config && !has(doc.config.digest)) dangling.push(doc.config.digest);
+    for (const l of doc.layers ?? []) if (!has(l.digest)) dangling.push(l.digest);
+  }
+  const staleIngest = (await readdir(join(root, '.ingest')).catch(() => [] as string[]))
+    .filter((n) => !alive(Number(n.split('-')[0])));
+  return { blobs: names.length, bad, dangling, staleIngest };
+}
+
+/** Temp names anywhere in the cache dir (outside the store) that belong to dead processes. */
+export function staleTemps(cacheDir: string): string[] {
+  const out: string[] = [];
+  const pidOf = (name: string) => Number(/-(\d+)-|\.(\d+)(?:\.tmp|\.stale)?$/.exec(name)?.slice(1).find(Boolean) ?? NaN);
+  for (const sub of ['tmp', 'steps', 'layers', '.']) {
+    const d = join(cacheDir, sub);
+    for (const n of existsSync(d) ? readdirSync(d) : []) {
+      const temp = sub === 'tmp' || /\.tmp$|\.extract-|\.stale$/.test(n) || (sub === '.' && /^stubs\.\d+$/.test(n));
+      if (temp && !alive(pidOf(n))) out.push(join(sub, n));
+    }
+  }
+  return out;
+}
