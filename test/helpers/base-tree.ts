@@ -1,32 +1,23 @@
 /**
  * A flattened Debian tree with a kernel, for tests of the parts that take a tree (disk,
- * bootloader, iso, ostree). Made once and cached under the test cache dir.
- * TODO(lead): switch to `ib build recipes/debian-minimal.yaml` + flatten once build lands, so
- * the tests exercise ib's own tree.
+ * bootloader, iso, ostree): the suite's base image (recipes/debian-minimal.yaml built by ib),
+ * exported once with `ib export` and cached per image digest. READ-ONLY for tests.
  */
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../src/exec/run.js';
+import { inject } from 'vitest';
 import { testCacheDir } from './cache.js';
-
-const INCLUDE = 'systemd-sysv,linux-image-amd64,initramfs-tools,zstd,udev,passwd,login,e2fsprogs,kmod,ifupdown,iproute2,iputils-ping';
+import { ibOk } from './ib.js';
 
 export async function baseTree(): Promise<string> {
-  const dir = join(testCacheDir('trees'), 'minimal');
+  const base = inject('baseImage');
+  const dir = join(testCacheDir('trees'), `debian-minimal-${base.digest.slice(7, 19)}`);
   if (existsSync(join(dir, 'etc/os-release'))) return dir;
-  const archives = testCacheDir('apt-archives');
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await run('mmdebstrap', [
-    '--mode=root', '--variant=apt', '--format=directory', `--include=${INCLUDE}`, '--skip=essential/unlink',
-    '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/', `--setup-hook=sync-in ${archives} /var/cache/apt/archives/`,
-    '--essential-hook=mkdir -p "$1/etc/initramfs-tools/conf.d"; echo FSTYPE=ext4 > "$1/etc/initramfs-tools/conf.d/fstype"',
-    '--customize-hook=echo root:root | chroot "$1" chpasswd',
-    '--customize-hook=: > "$1/etc/resolv.conf"',
-    `--customize-hook=sync-out /var/cache/apt/archives ${archives}`,
-    'bookworm', tmp, 'http://deb.debian.org/debian',
-  ], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
-  await rename(tmp, dir);
+  await ibOk(['export', base.tag, tmp], { cacheDir: base.cacheDir });
+  // Two test files may race here: the first rename wins, the other drops its copy.
+  await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
   return dir;
 }
