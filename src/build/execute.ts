@@ -16,6 +16,7 @@ import type { Plan, Step } from '../recipe/plan.js';
 import { captureUpper, runIsolated, type StepMounts } from '../tree/index.js';
 import { layerDir, readStep, writeStep, type CachePaths, type StepRecord } from './cache.js';
 import type { StepAction } from './step-inside.js';
+import type { Executor } from './executors.js';
 
 export interface BuiltLayer {
   step: Step;
@@ -33,6 +34,8 @@ export interface ExecuteOptions {
    * found there is pulled instead of run, so a second machine builds by downloading.
    */
   remoteCache?: { steps: Map<string, StepRecord>; fetch: (layer: NonNullable<StepRecord['layer']>) => Promise<void> };
+  /** Where a step that misses the cache runs (executors.ts); default: runStep below, in a namespace. */
+  executor?: Executor;
 }
 
 function describeStep(s: Step): string {
@@ -61,7 +64,7 @@ async function materialize(o: ExecuteOptions, layers: { digest: string; diffId: 
   return dirs;
 }
 
-async function stubDir(paths: CachePaths): Promise<string> {
+export async function stubDir(paths: CachePaths): Promise<string> {
   // Symlinks to the tree's own /bin/true: update-initramfs and dracut become no-ops in package steps.
   const dir = join(paths.root, 'stubs');
   if (!existsSync(join(dir, 'dracut'))) {
@@ -74,7 +77,7 @@ async function stubDir(paths: CachePaths): Promise<string> {
   return dir;
 }
 
-async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers: string[], work: string): Promise<string> {
+export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers: string[], work: string): Promise<string> {
   const upper = join(work, 'upper');
   const sde = plan.sourceDateEpoch;
   const packages = step.kind === 'layer' && (!!step.body.packages?.install.length || !!step.body.packages?.remove.length || step.body.repositories.length > 0);
@@ -132,7 +135,7 @@ function initramfsNeeded(ownLayerDirs: string[], allDirs: string[]): boolean {
 export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltLayer[]> {
   const built: BuiltLayer[] = [];
   // Bottom first; layer dirs are materialised only when a step actually has to run.
-  const stack: { digest: string; diffId: string; mediaType: string }[] = [...(o.baseLayers ?? [])];
+  const stack: { digest: string; diffId: string; size: number; mediaType: string }[] = [...(o.baseLayers ?? [])];
   const baseCount = stack.length;
   for (const step of plan.steps) {
     let cached = await readStep(o.paths, step.key);
@@ -160,7 +163,8 @@ export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltL
     emit({ event: 'step-started', step: step.name, key: step.key, kind: step.kind });
     const work = await mkdtemp(join(o.paths.tmp, `step-${process.pid}-`));
     try {
-      const upper = await runStep(o, plan, step, lowers, work).catch((e) => {
+      const ran = o.executor ? o.executor.runStep({ o, plan, step, lowers, stack: [...stack], work }) : runStep(o, plan, step, lowers, work);
+      const upper = await ran.catch((e) => {
         throw wrap(`step ${step.name}`, e);
       });
       const empty = (await readdir(upper)).length === 0;

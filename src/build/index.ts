@@ -12,10 +12,12 @@ import { mirrorSuites, plan as makePlan, type MirrorSuite, type Plan } from '../
 import { aptSourcesOf, readFromLayers, resolveBase, type BaseImage } from './base.js';
 import { cachePaths, layerDir, sweepStaleWork, type CachePaths } from './cache.js';
 import { executePlan } from './execute.js';
+import { executorByName } from './executors.js';
 import { assembleImage } from './image.js';
 
 export { cachePaths, defaultCacheDir, type CachePaths } from './cache.js';
 export { resolveBase, type BaseImage } from './base.js';
+export { EXECUTORS, executorByName, type Executor, type ExecutorName, type StepContext } from './executors.js';
 
 export interface ResolveOptions {
   sourceDateEpoch?: number;
@@ -86,6 +88,8 @@ export interface BuildOptions extends ResolveOptions {
   cacheTo?: string;
   compression?: 'gzip' | 'zstd';
   digestfile?: string;
+  /** Where steps that miss the cache run: `namespace` (default) or `docker` (executors.ts). */
+  executor?: string;
 }
 
 export interface BuildResult {
@@ -107,6 +111,7 @@ export async function buildRecipe(file: string, o: BuildOptions = {}): Promise<B
 }
 
 export async function buildLoaded(loaded: LoadedRecipe, o: BuildOptions = {}): Promise<BuildResult> {
+  const executor = o.executor ? executorByName(o.executor) : undefined;
   const { plan, store, paths, base } = await phase('resolve', () => prepare(loaded, o));
   let remoteCache: Parameters<typeof executePlan>[1]['remoteCache'];
   if (o.cacheFrom) {
@@ -116,7 +121,7 @@ export async function buildLoaded(loaded: LoadedRecipe, o: BuildOptions = {}): P
     const steps = await phase(`reading build cache ${ref}`, () => readRegistryCache(ref, conn));
     remoteCache = { steps, fetch: (layer) => fetchCachedLayer(store, ref, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, conn) };
   }
-  const built = await executePlan(plan, { paths, store, compression: o.compression, baseLayers: base?.layers, remoteCache });
+  const built = await executePlan(plan, { paths, store, compression: o.compression, baseLayers: base?.layers, remoteCache, executor });
   if (o.cacheTo) {
     const { writeRegistryCache } = await import('../registry/index.js');
     const ref = o.cacheTo;

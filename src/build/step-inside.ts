@@ -19,9 +19,9 @@ export type StepAction =
   | { kind: 'layer'; body: LayerBody; baseDir: string; sourceDateEpoch: number; packages: boolean }
   | { kind: 'initramfs'; sourceDateEpoch: number };
 
-const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+export const POLICY_RC_D = '/usr/sbin/policy-rc.d';
 
-function chrootEnv(sde: number, stubs: boolean): Record<string, string> {
+export function chrootEnv(sde: number, stubs: boolean): Record<string, string> {
   return {
     PATH: stepPath(stubs),
     DEBIAN_FRONTEND: 'noninteractive',
@@ -56,7 +56,7 @@ async function withPolicyRcD<T>(root: string, hostTmp: string, fn: () => Promise
   }
 }
 
-async function applyRepositories(root: string, body: LayerBody, baseDir: string): Promise<void> {
+export async function applyRepositories(root: string, body: LayerBody, baseDir: string): Promise<void> {
   for (const r of body.repositories) {
     let keyPath: string | undefined;
     if (r.signedBy) {

@@ -42,7 +42,8 @@ export function registerBuildCommands(program: Command): void {
     .option('--authfile <file>', 'credentials file for the push (podman/docker format)')
     .option('--cache-from <repo>', 'read cached step layers from this registry repository, e.g. localhost:5000/acme/cache')
     .option('--cache-to <repo>', 'write the step → layer map and layers to this registry repository')
-    .action(async (file: string, o: { tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string }, cmd: Command) => {
+    .option('--executor <name>', 'where steps run: namespace (default, no daemon) or docker (a local Docker/Podman engine, $DOCKER_HOST)', 'namespace')
+    .action(async (file: string, o: { tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string; executor: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
       const { buildRecipe } = await import('../build/index.js');
@@ -51,7 +52,7 @@ export function registerBuildCommands(program: Command): void {
       const { tlsVerifyFlag } = await import('./tls.js');
       const res = await buildRecipe(file, {
         tag: o.tag, store: g.store, compression: o.compression, digestfile: o.digestfile, sourceDateEpoch: o.sourceDateEpoch,
-        cacheFrom: o.cacheFrom, cacheTo: o.cacheTo, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile,
+        cacheFrom: o.cacheFrom, cacheTo: o.cacheTo, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, executor: o.executor,
       });
       if (o.push) {
         await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: (await import('./tls.js')).tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, digestfile: o.digestfile });

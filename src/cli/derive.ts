@@ -31,9 +31,10 @@ export function registerDerive(program: Command): void {
     .option('--authfile <file>', 'credentials file')
     .option('--cache-from <repo>', 'read cached step layers from this registry repository')
     .option('--cache-to <repo>', 'write the step → layer map and layers to this registry repository')
+    .option('--executor <name>', 'where the step runs: namespace (default, no daemon) or docker (a local Docker/Podman engine, $DOCKER_HOST)', 'namespace')
     .action(async (ref: string, o: {
       install?: string[]; remove?: string[]; file?: string[]; run?: string[]; tag?: string; push?: string; digestfile?: string;
-      compression: string; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string;
+      compression: string; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string; executor: string;
     }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
@@ -50,7 +51,7 @@ export function registerDerive(program: Command): void {
         run: o.run ?? [],
       }, process.cwd(), 'derive');
       const tlsVerify = o.tlsVerify === undefined ? undefined : o.tlsVerify !== 'false';
-      const res = await buildLoaded(loaded, { tag: o.tag ?? 'derived:latest', store: g.store, compression: o.compression, digestfile: o.digestfile, tlsVerify, authfile: o.authfile, cacheFrom: o.cacheFrom, cacheTo: o.cacheTo });
+      const res = await buildLoaded(loaded, { tag: o.tag ?? 'derived:latest', store: g.store, compression: o.compression, digestfile: o.digestfile, tlsVerify, authfile: o.authfile, cacheFrom: o.cacheFrom, cacheTo: o.cacheTo, executor: o.executor });
       if (o.push) await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: (await import('./tls.js')).tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, digestfile: o.digestfile, from: res.base?.ref });
       process.stdout.write(res.manifestDigest + '\n');
     });
