@@ -45,9 +45,18 @@ export const ImageInfo = z.object({
 });
 export type ImageInfo = z.infer<typeof ImageInfo>;
 
+/**
+ * qemu's name for an image's format when the file name says it: a fixed VHD is raw bytes plus a
+ * footer, so qemu's probe calls it `raw` and would boot it one sector too long.
+ */
+export function formatFromName(path: string): string | undefined {
+  return /\.vhd$/i.test(path) ? 'vpc' : undefined;
+}
+
 /** `qemu-img info --output=json`, parsed. */
-export async function imageInfo(path: string, opts: { run?: Run } = {}): Promise<ImageInfo> {
+export async function imageInfo(path: string, opts: { run?: Run; format?: string } = {}): Promise<ImageInfo> {
   const run = opts.run ?? defaultRun;
-  const r = await run('qemu-img', ['info', '-U', '--output=json', path]);
+  const format = opts.format ?? formatFromName(path);
+  const r = await run('qemu-img', ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path]);
   return ImageInfo.parse(JSON.parse(r.stdout));
 }

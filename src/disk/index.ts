@@ -21,7 +21,7 @@ import { measureTree } from './tree-size.js';
 import { TreeView } from './tree-view.js';
 
 export * from './layout.js';
-export { FORMATS, parseFormat, convertRaw, imageInfo, ImageInfo, type DiskFormat } from './image.js';
+export { FORMATS, parseFormat, convertRaw, imageInfo, formatFromName, ImageInfo, type DiskFormat } from './image.js';
 export { makeExt4, makeVfat, usedInodes, type Region } from './filesystems.js';
 export { readPartitionTable, writePartitionTable, SfdiskTable } from './partition-table.js';
 export { TreeView, withTreeView } from './tree-view.js';

@@ -1,0 +1,65 @@
+/**
+ * Disk formats and growing: vmdk and vhd pass `qemu-img check` and the vhd boots; a 2 GiB raw
+ * attached as a 4 GiB disk grows its root partition and filesystem on first boot.
+ */
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDisk, imageInfo, MiB, partition } from '../../src/disk/index.js';
+import { run } from '../../src/exec/run.js';
+import { bootImage } from '../../src/vm/index.js';
+import { baseTree } from '../helpers/base-tree.js';
+
+const SDE = 1700000000;
+const GiB = 1024 * MiB;
+let tree: string;
+let dir: string;
+
+beforeAll(async () => {
+  tree = await baseTree();
+  dir = await mkdtemp(join(tmpdir(), 'ib-disk-formats-'));
+}, 600_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('vmdk and vhd', () => {
+  it('are clean for qemu-img check, and the vhd boots with BIOS', async () => {
+    const vmdk = await buildDisk({ tree, output: join(dir, 'm.vmdk'), format: 'vmdk', boot: ['bios'], seed: 'fmt', sourceDateEpoch: SDE });
+    const vhd = await buildDisk({ tree, output: join(dir, 'm.vhd'), format: 'vhd', boot: ['bios'], seed: 'fmt', sourceDateEpoch: SDE });
+    const vi = await imageInfo(vmdk.output);
+    expect(vi.format).toBe('vmdk');
+    expect(vi['format-specific']?.data).toMatchObject({ 'create-type': 'streamOptimized' });
+    expect(vi['virtual-size']).toBe(vmdk.layout.bytes);
+    const hi = await imageInfo(vhd.output);
+    expect(hi.format).toBe('vpc');
+    // Fixed VHD, exactly the layout's MiB-aligned size (force_size: no CHS rounding).
+    expect(hi['virtual-size']).toBe(vhd.layout.bytes);
+    expect(hi['virtual-size'] % MiB).toBe(0);
+    expect(vhd.bytes).toBe(vhd.layout.bytes + 512);
+    const check = await run('qemu-img', ['check', vmdk.output]);
+    expect(check.stdout).toContain('No errors were found on the image.');
+    const r = await bootImage({ image: vhd.output, firmware: 'bios', timeoutSec: 480, exec: 'findmnt -n -o UUID /' });
+    expect(r.exec!.output.trim()).toBe(partition(vhd.layout, 'root')!.fs!.uuid);
+    console.log(`vhd (bios): login after ${r.seconds.toFixed(1)} s`);
+  }, 900_000);
+});
+
+describe('growing the root', () => {
+  it('fills a larger disk on first boot (partition and filesystem)', async () => {
+    const d = await buildDisk({ tree, output: join(dir, 'grow.raw'), format: 'raw', size: '2G', boot: ['uefi'], seed: 'grow', sourceDateEpoch: SDE });
+    expect(d.layout.bytes).toBe(2 * GiB);
+    await truncate(d.output, 4 * GiB);
+    const r = await bootImage({
+      image: d.output, firmware: 'uefi', timeoutSec: 480,
+      exec: 'df -B1M --output=size / | tail -1; lsblk -b -n -o SIZE "$(findmnt -n -o SOURCE /)"; systemctl is-active systemd-repart systemd-growfs@-',
+    });
+    const [fsMiB, partBytes, repart, growfs] = r.exec!.output.trim().split('\n').map((s) => s.trim());
+    console.log(`grow: fs ${fsMiB} MiB, partition ${partBytes} bytes, after ${r.seconds.toFixed(1)} s`);
+    expect(Number(partBytes)).toBeGreaterThan(3.8 * GiB);
+    expect(Number(fsMiB)).toBeGreaterThan(3700);
+    expect([repart, growfs]).toEqual(['active', 'active']);
+  }, 900_000);
+});
