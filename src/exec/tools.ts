@@ -25,6 +25,11 @@ export const HOST_TOOLS: HostTool[] = [
   { tool: 'mkfs.ext4', pkg: 'e2fsprogs', for: 'root filesystems' },
   { tool: 'mkfs.vfat', pkg: 'dosfstools', for: 'EFI system partitions' },
   { tool: 'mcopy', pkg: 'mtools', for: 'filling FAT images without mounting' },
+  { tool: 'mmd', pkg: 'mtools', for: 'directories in FAT images without mounting' },
+  { tool: 'debugfs', pkg: 'e2fsprogs', for: 'reproducible ext4 inode times' },
+  { tool: 'dumpe2fs', pkg: 'e2fsprogs', for: 'reproducible ext4 inode times' },
+  { tool: 'nsenter', pkg: 'util-linux', for: 'reading input trees through a no-atime view' },
+  { tool: 'setpriv', pkg: 'util-linux', for: 'VMs and views that die with ib' },
   { tool: 'sfdisk', pkg: 'fdisk', for: 'partition tables' },
   { tool: 'grub-mkimage', pkg: 'grub-common', for: 'GRUB images' },
   { tool: 'xorriso', pkg: 'xorriso', for: 'live ISOs' },
@@ -43,6 +48,7 @@ export const HOST_FILES: { path: string; pkg: string; for: string }[] = [
   { path: '/usr/lib/grub/i386-pc/boot.img', pkg: 'grub-pc-bin', for: 'BIOS boot' },
   { path: '/usr/lib/grub/x86_64-efi/linux.mod', pkg: 'grub-efi-amd64-bin', for: 'UEFI boot' },
   { path: '/usr/share/OVMF/OVMF_CODE_4M.fd', pkg: 'ovmf', for: 'ib boot --firmware uefi' },
+  { path: '/usr/lib/grub/i386-pc/boot_hybrid.img', pkg: 'grub-pc-bin', for: 'hybrid (USB-bootable) live ISOs' },
   { path: '/usr/share/keyrings/debian-archive-keyring.gpg', pkg: 'debian-archive-keyring', for: 'verifying the Debian mirror' },
 ];
 
