@@ -10,3 +10,4 @@ export { deploySysroot, upgradeSysroot, emptyGrubenv, type DeployOptions, type U
 export { generateGrubCfg, writeGrubExecShim, grubHeader, GRUB_EXEC_ENV } from './grub-exec.js';
 export { encapsulate, LABELS, DEFAULT_MAX_LAYERS, type EncapsulateOptions, type EncapsulatedImage, type EncapsulatedLayer } from './encapsulate.js';
 export { COMPONENTS_ANNOTATION, packChunks, priorBins, type Component } from './chunking.js';
+export { importContainer, ostreeLayerCount, type ImportOptions, type ImportedCommit } from './import.js';

@@ -4,14 +4,14 @@
  * `ostree fsck` accepts and `pull-local` turns back into the very same commit.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { run } from '../../src/exec/run.js';
 import { imageLayers, readImageByName, Store, writeImage, writeLayer } from '../../src/oci/index.js';
-import { encapsulate, importContainer, LABELS, type EncapsulatedImage } from '../../src/ostree/index.js';
+import { encapsulate, importContainer, LABELS, ostreeCommit, type EncapsulatedImage } from '../../src/ostree/index.js';
 import { pullImage, pushImage } from '../../src/registry/index.js';
 import { ostreeTestCommit, removeSysroot } from '../helpers/ostree-tree.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -108,7 +108,7 @@ test('round trip through a real registry: push, pull into another store, import 
     expect(pulled.descriptor.digest).toBe(img.manifest.digest);
     const repo = join(work, 'imported');
     const t1 = performance.now();
-    const res = await importContainer({ store: other, image: 'pulled', repo, branch: 'debian/12/x86_64', mode: 'archive' });
+    const res = await importContainer({ store: other, image: 'pulled', repo, branch: 'debian/12/x86_64', mode: 'bare-user' });
     console.log(`push+pull ${((t1 - t0) / 1000).toFixed(1)}s, import ${((performance.now() - t1) / 1000).toFixed(1)}s`);
     expect(res).toEqual({ commit: src.commit, baseCommit: src.commit, derivedLayers: 0 });
     expect((await ostree(`--repo=${repo}`, 'rev-parse', 'debian/12/x86_64')).trim()).toBe(src.commit);
@@ -169,6 +169,26 @@ test('layers derived on top of a bootable image are committed as a child of its 
   expect(await ostree(`--repo=${repo}`, 'ls', 'derived', '/var')).not.toContain('/var/log');
   expect((await ostree(`--repo=${repo}`, 'show', 'derived', '--print-metadata-key=version')).trim()).toBe("'12.20231114.0'");
   // Importing the same derived image again gives the same commit.
-  const again = await importContainer({ store, image: 'derived', repo: join(work, 'derived-repo-2'), mode: 'bare-user' });
+  const again = await importContainer({ store, image: 'derived', repo: join(work, 'derived-repo-2'), branch: 'derived', mode: 'bare-user' });
   expect(again.commit).toBe(res.commit);
+}, 900_000);
+
+test('with the previous image, a rebuild with one package changed changes layer 0 and one chunk layer', async () => {
+  const previous = (await readImageByName(store, 'ostree-test')).manifest;
+  const tree = join(work, 'prepared-v2');
+  await run('cp', ['-a', '--reflink=auto', src.prepared, tree]);
+  // An "upgrade" of iproute2: one of its files changes (found through its dpkg file list).
+  const listed = readFileSync(join(tree, 'usr/lib/sysimage/dpkg/info/iproute2.list'), 'utf8').split('\n');
+  appendFileSync(join(tree, listed.find((l) => l.endsWith('/copyright'))!), 'upgraded\n');
+  const commit = await ostreeCommit({ tree, repo: src.repo, branch: 'debian/12/x86_64-v2', mode: 'bare-user', version: '12.20231115.0', sourceDateEpoch: 1700000000 });
+  const v2 = await encapsulate({ repo: src.repo, ref: commit, store, tag: 'ostree-test-v2', previous });
+  const before = previous.layers.map((l) => l.digest);
+  const after = v2.layers.map((l) => l.digest);
+  expect(after).toHaveLength(before.length);
+  expect(after[0]).not.toBe(before[0]);
+  const changed = v2.layers.slice(1).filter((l, i) => l.digest !== before[i + 1]);
+  expect(changed.length).toBeGreaterThanOrEqual(1);
+  expect(changed.length).toBeLessThanOrEqual(2);
+  expect(changed.flatMap((l) => l.packages)).toContain('iproute2');
+  expect(v2.layers.slice(1).map((l) => l.packages)).toEqual(img.layers.slice(1).map((l) => l.packages));
 }, 900_000);
