@@ -5,11 +5,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-PAIRS=${PAIRS:-3}
+need_cmd mmdebstrap mmdebstrap
 WORK=$(mktemp -d /var/tmp/ib-bench-build.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-ARCHIVES=${IB_BENCH_CACHE:-/var/cache/ib-bench}/apt-archives
-mkdir -p "$ARCHIVES"
+ARCHIVES=$BENCH_CACHE/apt-archives
+seed_archives "$ARCHIVES"
 PKGS=systemd-sysv,udev,passwd,login,kmod,e2fsprogs,iproute2,ifupdown,zstd,linux-image-amd64,initramfs-tools,iputils-ping,isc-dhcp-client
 MIRROR=$(node -e "import('./dist/packages/mirror.js').then(m=>console.log(m.hostDebianMirror()))")
 
@@ -21,16 +21,11 @@ MM="rm -rf $WORK/mm && mmdebstrap --mode=root --variant=apt --format=directory -
   bookworm $WORK/mm $MIRROR 'deb $MIRROR bookworm-updates main'"
 
 sh -c "$IB" >/dev/null 2>&1 || true   # warm the .deb cache (not measured)
-i=0
-while [ "$i" -lt "$PAIRS" ]; do
-  measure ib "$IB"
-  measure mmdebstrap "$MM"
-  i=$((i+1))
-done
+alternate ib "$IB" mmdebstrap "$MM"
 report "Debian tree from scratch (debian-minimal)" ib mmdebstrap mmdebstrap
 i=0
 while [ "$i" -lt "$PAIRS" ]; do
   measure ib-noop "./ib --cache-dir $WORK/ib -q build recipes/debian-minimal.yaml"
   i=$((i+1))
 done
-printf '| no-op rebuild (all cached) | %s s | target < 1 s | | %s MB |\n' "$(median ib-noop)" "$(peak_rss_mb ib-noop)"
+report_one "no-op rebuild (all cached)" ib-noop "target < 1 s"

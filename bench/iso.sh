@@ -1,0 +1,55 @@
+#!/bin/sh
+# Recipe → live ISO: `ib build recipes/debian-minimal.yaml` + `ib iso IMAGE -o x.iso` (ib adds
+# live-boot itself; squashfs zstd, GRUB BIOS+UEFI, hybrid) from an empty build cache and store vs
+# live-build (`lb config` + `lb build`, iso-hybrid, squashfs zstd) of the same package set plus
+# live-boot, alternating A B A B (PAIRS, default 3). Both keep a warm .deb cache (live-build's
+# cache/packages.* persist in the bench cache; its bootstrap-stage cache is off, as ib's build
+# cache is empty). Only the Debian mirror is used: live-build's security mirror is off.
+set -eu
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+ib_has iso || exit 1
+need_cmd lb live-build debootstrap cpio xz-utils rsync apt-utils file
+CACHE=$(bench_cache)
+WORK=$(mktemp -d /var/tmp/ib-bench-iso.XXXXXX)
+LBCACHE=$BENCH_CACHE/lb-cache
+PKGS="systemd-sysv udev passwd login kmod e2fsprogs iproute2 ifupdown zstd iputils-ping isc-dhcp-client"
+
+# A failed lb build can leave proc/sysfs/devpts mounted in its chroot: unmount before deleting.
+unmount_under() { grep -o " $1/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }
+cleanup() { unmount_under "$WORK"; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+mkdir -p "$LBCACHE/packages.bootstrap" "$LBCACHE/packages.chroot"
+ls "$LBCACHE"/packages.chroot/*.deb >/dev/null 2>&1 || {
+  seed_archives "$LBCACHE/packages.chroot"; rm -rf "$LBCACHE/packages.chroot/partial"; }
+
+# Each lb run gets a fresh config dir whose cache/ is the persistent package cache.
+LB="cd $WORK/lb && lb config --distribution bookworm --archive-areas main --mode debian \
+  --mirror-bootstrap $MIRROR_URL --mirror-chroot $MIRROR_URL --mirror-binary $MIRROR_URL \
+  --security false --updates true --apt-recommends false --apt-indices false \
+  --initramfs live-boot --initsystem none --linux-flavours amd64 \
+  --binary-images iso-hybrid --bootloaders 'syslinux grub-efi' --uefi-secure-boot disable \
+  --debian-installer none --memtest none --firmware-binary false --firmware-chroot false \
+  --win32-loader false --zsync false --checksums none \
+  --chroot-squashfs-compression-type zstd --cache-packages true --cache-stages none && \
+  echo '$PKGS' | tr ' ' '\n' > config/package-lists/ib.list.chroot && lb build"
+IB="./ib --cache-dir $WORK/ib -q build recipes/debian-minimal.yaml && ./ib --cache-dir $WORK/ib -q iso debian-minimal:latest -o $WORK/ib.iso"
+fresh() {
+  case $1 in
+    ib*) rm -rf "$WORK/ib" && mkdir -p "$WORK/ib/apt" && ln -s "$CACHE/apt/archives" "$WORK/ib/apt/archives" ;;
+    lb*) unmount_under "$WORK/lb"; rm -rf "$WORK/lb" && mkdir -p "$WORK/lb" && ln -s "$LBCACHE" "$WORK/lb/cache" ;;
+  esac
+}
+
+# Warm the .deb caches once (not measured): ib's bench cache; live-build's on its first run here.
+./ib --cache-dir "$CACHE" -q build recipes/debian-minimal.yaml >/dev/null
+if [ ! -e "$LBCACHE/.warm" ]; then
+  echo "bench: warming live-build's package cache (not measured)" >&2
+  fresh lb; sh -c "$LB" >"$WORK/lb-warm.log" 2>&1 || { tail -30 "$WORK/lb-warm.log" >&2; exit 1; }
+  touch "$LBCACHE/.warm"
+fi
+PREP=fresh
+alternate ib "$IB" live-build "$LB"
+report "recipe → live ISO (empty build cache, warm .debs)" ib live-build live-build
+ls -l "$WORK/ib.iso" "$WORK"/lb/*.iso >&2
