@@ -100,6 +100,8 @@ export interface BuildResult {
   paths: CachePaths;
   layers: number;
   base?: BaseImage;
+  /** The recipe's `outputs:`, made by deploy after the build. */
+  outputs?: LoadedRecipe['recipe']['outputs'];
 }
 
 export function defaultTag(name: string): string {
@@ -154,5 +156,5 @@ export async function buildLoaded(loaded: LoadedRecipe, o: BuildOptions = {}): P
   await store.tag(tag, manifest);
   emit({ event: 'image', ref: tag, digest: manifest.digest });
   if (o.digestfile) await writeFile(o.digestfile, manifest.digest + '\n');
-  return { plan, tag, manifestDigest: manifest.digest, store, paths, layers: layers.length, base };
+  return { plan, tag, manifestDigest: manifest.digest, store, paths, layers: layers.length, base, outputs: loaded.recipe.outputs };
 }

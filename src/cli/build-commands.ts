@@ -43,7 +43,8 @@ export function registerBuildCommands(program: Command): void {
     .option('--cache-from <repo>', 'read cached step layers from this registry repository, e.g. localhost:5000/acme/cache')
     .option('--cache-to <repo>', 'write the step → layer map and layers to this registry repository')
     .option('--executor <name>', 'where steps run: namespace (default, no daemon) or docker (a local Docker/Podman engine, $DOCKER_HOST)', 'namespace')
-    .action(async (file: string, o: { tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string; executor: string }, cmd: Command) => {
+    .option('--no-outputs', 'skip the recipe\'s outputs (disk, iso, ostree)')
+    .action(async (file: string, o: { outputs: boolean; tag?: string; push?: string; digestfile?: string; compression: string; sourceDateEpoch?: number; tlsVerify?: string; authfile?: string; cacheFrom?: string; cacheTo?: string; executor: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`--compression: "${o.compression}" is not valid; use gzip or zstd`);
       const { buildRecipe } = await import('../build/index.js');
@@ -56,6 +57,10 @@ export function registerBuildCommands(program: Command): void {
       });
       if (o.push) {
         await pushToRegistry(res.store, res.tag, o.push, { tlsVerify: (await import('./tls.js')).tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, digestfile: o.digestfile });
+      }
+      if (o.outputs && res.outputs) {
+        const { makeOutputs } = await import('../deploy/outputs.js');
+        await makeOutputs(res.tag, res.plan.name, res.outputs, { store: g.store, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile });
       }
       if (!g.quiet && !g.json) process.stderr.write(`built ${res.tag} in ${((performance.now() - t0) / 1000).toFixed(1)}s (${res.layers} layers)\n`);
       process.stdout.write(res.manifestDigest + '\n');
