@@ -12,6 +12,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { pidAlive } from '../exec/lock.js';
 import { Digest } from '../oci/types.js';
 
 export function defaultCacheDir(): string {
@@ -74,14 +75,6 @@ export async function writeStep(paths: CachePaths, rec: StepRecord): Promise<voi
   await rename(tmp, file);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Work dirs are named `<what>-<pid>-…`; those of a process that no longer runs (killed, crashed)

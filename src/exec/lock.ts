@@ -5,7 +5,8 @@
 import { open, readFile, rm, rename, writeFile } from 'node:fs/promises';
 import { IbError } from '../errors.js';
 
-function alive(pid: number): boolean {
+/** Is a process with this pid running? (Used to tell stale locks and temp files from live ones.) */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -38,7 +39,7 @@ export async function acquireLock(path: string, opts: { timeoutMs?: number; what
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (holder && !alive(holder)) {
+    if (holder && !pidAlive(holder)) {
       // Stale: take it over atomically so two waiters don't both win.
       const tmp = `${path}.${process.pid}.stale`;
       await writeFile(tmp, String(process.pid));

@@ -18,6 +18,7 @@ import { LayerRefusedError } from './member-path.js';
 import { Store } from './store.js';
 import { TarFormatError } from './tar-header.js';
 import { readTar } from './tar-reader.js';
+import { pidAlive } from '../exec/lock.js';
 
 export interface ExtractOptions {
   /** Verify the uncompressed stream against it (the config's diff_id). */
@@ -50,21 +51,13 @@ class SizeLimit extends Transform {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Temp dirs left by extractions that were killed. */
 async function removeStale(parent: string, prefix: string): Promise<void> {
   for (const name of await readdir(parent).catch(() => [] as string[])) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) await rm(join(parent, name), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) await rm(join(parent, name), { recursive: true, force: true });
   }
 }
 

@@ -7,20 +7,13 @@ import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIndexMediaType, isManifestMediaType } from './types.js';
 import type { Store } from './store.js';
+import { pidAlive } from '../exec/lock.js';
 
 interface Ref {
   digest: string;
   mediaType?: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The blobs a manifest or index points at; nothing for layers and configs. */
 async function children(store: Store, ref: Ref): Promise<Ref[]> {
@@ -74,7 +67,7 @@ export async function pruneStore(store: Store, extraRoots: string[], minAgeMs: n
   const ingest = join(store.root, '.ingest');
   for (const name of await readdir(ingest).catch(() => [] as string[])) {
     const pid = Number(name.split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) await rm(join(ingest, name), { force: true });
+    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) await rm(join(ingest, name), { force: true });
   }
   return { removed, bytes };
 }
