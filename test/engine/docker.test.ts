@@ -4,7 +4,7 @@
  * - `--executor docker` runs a step in a container of the layers below it and makes the very
  *   layer the namespace executor makes (same digest), so the two share one build cache.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,7 +73,15 @@ describe('ib derive --executor docker', () => {
     expect((await docker(['images', '-q', 'ib-executor'])).stdout.trim()).toBe('');
 
     await forget(nsStep.key, 't/htop-ns:1');
-    const dk = await ibOk(['--json', 'derive', 'from', baseRef, '--install', 'htop', '--tag', 't/htop-dk:1', '--executor', 'docker'], { cacheDir: cache, env: env() });
+    // No namespace, mount or chroot on the host: they fail loudly if anything reaches for them.
+    const denied = join(work, 'denied');
+    mkdirSync(denied);
+    for (const tool of ['unshare', 'mount', 'chroot', 'mmdebstrap']) {
+      writeFileSync(join(denied, tool), `#!/bin/sh\necho "${tool} must not run under --executor docker" >&2\nexit 97\n`, { mode: 0o755 });
+    }
+    const dk = await ibOk(['--json', 'derive', 'from', baseRef, '--install', 'htop', '--tag', 't/htop-dk:1', '--executor', 'docker'], {
+      cacheDir: cache, env: { ...env(), PATH: `${denied}:${process.env.PATH}` },
+    });
     const dkStep = deriveEvent(dk)!;
     expect(phases(dk)).toEqual(expect.arrayContaining(['engine image', 'container', 'reading changes']));
     // apt ran in the container; no customization, so nothing ran in a namespace on the host.
