@@ -83,6 +83,11 @@ export class TreeView {
     return this.run('nsenter', ['--target', String(this.pid), '--mount', '--', cmd, ...args], opts);
   }
 
+  /** Start a command inside the view's namespace with its output streamed (progress bars). */
+  spawn(cmd: string, args: readonly string[], opts: RunOptions & { stdout?: 'pipe' | 'ignore' } = {}): Spawned {
+    return spawn('nsenter', ['--target', String(this.pid), '--mount', '--', cmd, ...args], opts);
+  }
+
   async close(): Promise<void> {
     this.holder.kill();
     await this.holder.done.catch(() => undefined);

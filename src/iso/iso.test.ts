@@ -3,13 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkLabel, liveBootSupport, mksquashfsArgs, parseCompression, xorrisoArgs } from './index.js';
+import { parseProgress } from './squashfs.js';
 
 describe('mksquashfsArgs', () => {
   it('fixes the creation time and keeps the excludes last (-e eats the rest of the line)', () => {
     expect(mksquashfsArgs('/v', '/o/fs.squashfs', 'zstd', 1700000000)).toEqual([
-      '/v', '/o/fs.squashfs', '-noappend', '-comp', 'zstd', '-mkfs-time', '1700000000', '-no-progress', '-quiet',
+      '/v', '/o/fs.squashfs', '-noappend', '-comp', 'zstd', '-mkfs-time', '1700000000', '-quiet',
       '-wildcards', '-e', 'boot/*', 'proc/*', 'sys/*', 'dev/*', 'run/*', 'tmp/*',
     ]);
+  });
+  it('reads the progress bar', () => {
+    expect(parseProgress('\r[==      ] 10/1951   0%\r[=====   ] 980/1951  50%')).toEqual({ done: 980, total: 1951, percent: 50 });
+    expect(parseProgress('Parallel mksquashfs')).toBeUndefined();
   });
   it('knows its compressions', () => {
     expect(parseCompression('xz')).toBe('xz');

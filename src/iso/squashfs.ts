@@ -4,6 +4,7 @@
  * (`-mkfs-time`), file times from the tree; so the same tree gives the same bytes.
  */
 import { UsageError } from '../errors.js';
+import { emit } from '../log.js';
 import type { TreeView } from '../disk/index.js';
 
 export const COMPRESSIONS = ['zstd', 'xz'] as const;
@@ -23,13 +24,28 @@ export function mksquashfsArgs(source: string, output: string, compression: Comp
     '-noappend',
     '-comp', compression,
     '-mkfs-time', String(sourceDateEpoch),
-    '-no-progress',
+    // Only the progress bar (`[===  ] 1234/5678  21%`) on stdout, which ib turns into events.
     '-quiet',
     // -e takes the rest of the command line: keep it last.
     '-wildcards', '-e', ...SQUASHFS_EXCLUDES,
   ];
 }
 
+/** The last `done/total pct%` of mksquashfs's progress bar in a chunk of its output. */
+export function parseProgress(chunk: string): { done: number; total: number; percent: number } | undefined {
+  const m = [...chunk.matchAll(/(\d+)\/(\d+)\s+(\d+)%/g)].pop();
+  return m ? { done: Number(m[1]), total: Number(m[2]), percent: Number(m[3]) } : undefined;
+}
+
 export async function makeSquashfs(view: TreeView, output: string, opts: { compression: Compression; sourceDateEpoch: number }): Promise<void> {
-  await view.exec('mksquashfs', mksquashfsArgs(view.inside, output, opts.compression, opts.sourceDateEpoch));
+  const p = view.spawn('mksquashfs', mksquashfsArgs(view.inside, output, opts.compression, opts.sourceDateEpoch), { stdout: 'pipe' });
+  let shown = -1;
+  p.stdout?.on('data', (d: Buffer) => {
+    const got = parseProgress(d.toString('latin1'));
+    if (got && (got.percent >= shown + 5 || (got.percent === 100 && shown < 100))) {
+      shown = got.percent;
+      emit({ event: 'progress', what: 'squashfs', done: got.done, total: got.total });
+    }
+  });
+  await p.done;
 }

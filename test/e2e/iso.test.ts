@@ -57,6 +57,16 @@ describe('live ISO as a CD-ROM', () => {
   }, 900_000);
 });
 
+describe('live ISO as a disk (written to a USB stick)', () => {
+  for (const firmware of ['bios', 'uefi'] as const) {
+    it(`boots with ${firmware} from the hybrid MBR/GPT`, async () => {
+      const r = await bootImage({ image: iso.output, firmware, media: 'disk', timeoutSec: 700, exec: 'findmnt -n -o FSTYPE /' });
+      console.log(`iso as disk ${firmware}: login after ${r.seconds.toFixed(1)} s`);
+      expect(r.exec!.output.trim()).toBe('overlay');
+    }, 900_000);
+  }
+});
+
 describe('reproducibility', () => {
   it('gives a byte-identical ISO for the same tree', async () => {
     const again = await buildIso({ tree, output: join(dir, 'again.iso'), label: 'IB_TEST_LIVE', sourceDateEpoch: SDE });
