@@ -21,6 +21,7 @@ export const HOST_TOOLS: HostTool[] = [
   { tool: 'mknod', pkg: 'coreutils', for: 'whiteouts and device nodes of unpacked layers' },
   { tool: 'setcap', pkg: 'libcap2-bin', for: 'tests: file capabilities round trip', dev: true },
   { tool: 'getcap', pkg: 'libcap2-bin', for: 'tests: file capabilities round trip', dev: true },
+  { tool: 'apt-get', pkg: 'apt', for: '--executor docker: resolving and downloading packages on the host' },
   { tool: 'ostree', pkg: 'ostree', for: 'ostree commits and deployments' },
   { tool: 'mkfs.ext4', pkg: 'e2fsprogs', for: 'root filesystems' },
   { tool: 'mkfs.vfat', pkg: 'dosfstools', for: 'EFI system partitions' },
