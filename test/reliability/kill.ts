@@ -5,13 +5,14 @@
  * ib's process tree by being reparented to init.
  */
 import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { IB } from '../helpers/ib.js';
 
 export type Event = Record<string, unknown>;
 
 export interface KillPoint {
-  /** Fires when this returns true for an event (seen in order). */
-  when: (e: Event, seen: Event[]) => boolean;
+  /** Fires when this returns true for an event (seen in order); 'spawn': counted from the start. */
+  when: ((e: Event, seen: Event[]) => boolean) | 'spawn';
   /** Milliseconds to wait after the event before the signal. */
   delayMs?: number;
   signal: 'SIGINT' | 'SIGTERM';
@@ -52,6 +53,10 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
   const guard = setTimeout(() => {
     try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
   }, opts.timeoutMs ?? 240_000);
+  if (point.when === 'spawn') {
+    armed = true;
+    setTimeout(fire, point.delayMs ?? 0);
+  }
   p.stdout.on('data', (d) => (stdout += d));
   p.stderr.on('data', (d: Buffer) => {
     stderr += d;
@@ -62,7 +67,7 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
       let e: Event;
       try { e = JSON.parse(l) as Event; } catch { continue; }
       events.push(e);
-      if (!armed && point.when(e, events)) {
+      if (!armed && point.when !== 'spawn' && point.when(e, events)) {
         armed = true;
         setTimeout(fire, point.delayMs ?? 0);
       }
@@ -72,6 +77,8 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
     p.on('error', rej);
     p.on('close', (code, sig) => {
       clearTimeout(guard);
+      // IB_REL_REPORT=file collects the figures of every kill point (for the table).
+      if (process.env.IB_REL_REPORT) appendFileSync(process.env.IB_REL_REPORT, JSON.stringify({ args: args.slice(0, 3), signal: point.signal, group: !!point.group, delayMs: point.delayMs ?? 0, code, exitSeconds: sentAt === undefined ? null : +((performance.now() - sentAt) / 1000).toFixed(2), lastEvent: events.at(-1) }) + '\n');
       res({ pid, code, signalled: sig !== null, exitSeconds: sentAt === undefined ? undefined : (performance.now() - sentAt) / 1000, events, stderr, stdout });
     });
   });

@@ -122,3 +122,35 @@ export function staleTemps(cacheDir: string): string[] {
   }
   return out;
 }
+
+/**
+ * The registry's own storage (distribution's filesystem driver): every blob data file must hash
+ * to the digest it is filed under. Upload dirs (`_uploads/<uuid>`) of cut-off uploads are the
+ * registry's business: distribution keeps them until its upload purger runs (a week by
+ * default), and they are never served.
+ */
+export async function checkRegistryStorage(storageDir: string): Promise<{ blobs: number; bad: string[]; uploads: number }> {
+  const root = join(storageDir, 'data', 'docker', 'registry', 'v2');
+  const blobs = join(root, 'blobs', 'sha256');
+  const bad: string[] = [];
+  let n = 0;
+  for (const pre of existsSync(blobs) ? readdirSync(blobs) : []) {
+    for (const hex of readdirSync(join(blobs, pre))) {
+      const data = join(blobs, pre, hex, 'data');
+      if (!existsSync(data)) { bad.push(`sha256:${hex} (no data)`); continue; }
+      n++;
+      if ((await hashFile(data)) !== `sha256:${hex}`) bad.push(`sha256:${hex}`);
+    }
+  }
+  let uploads = 0;
+  const repos = join(root, 'repositories');
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      if (e.name === '_uploads') uploads += readdirSync(join(d, e.name)).length;
+      else if (!e.name.startsWith('_')) walk(join(d, e.name));
+    }
+  };
+  if (existsSync(repos)) walk(repos);
+  return { blobs: n, bad, uploads };
+}
