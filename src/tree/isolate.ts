@@ -55,7 +55,7 @@ export function ibEntry(): string {
 export async function runIsolated<A>(spec: StepSpec<A>, specFile: string, opts: { run?: Run; inherit?: boolean } = {}): Promise<void> {
   const run = opts.run ?? defaultRun;
   await writeFile(specFile, JSON.stringify(spec));
-  const r = await run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', process.execPath, ibEntry(), '__step', specFile], {
+  const r = await run('unshare', ['--mount', '--propagation', 'private', '--uts', '--pid', '--fork', '--kill-child', '--', process.execPath, ibEntry(), '__step', specFile], {
     // unshare --fork blocks SIGTERM; SIGKILL takes the whole pid namespace (and its mounts) down
     // at once, and the step's upper dir is thrown away anyway.
     allowFailure: true, inherit: opts.inherit, killSignal: 'SIGKILL',
@@ -69,6 +69,9 @@ export async function runIsolated<A>(spec: StepSpec<A>, specFile: string, opts: 
 
 /** Child side: make the mounts for a step. Runs inside the private namespace only. */
 export async function mountStepRoot(m: StepMounts, run: Run = defaultRun): Promise<string> {
+  // A private UTS namespace: maintainer scripts that record the hostname see the same one on
+  // every build machine, not the build host's.
+  await run('hostname', ['localhost']);
   const root = m.merged;
   await mkdir(root, { recursive: true });
   if (m.lowers.length > 0) {
