@@ -14,7 +14,6 @@
  *   and instantiation clean-up when the tree needs it — only for layers that ask for them.
  * Bootstrap steps make the first tree with mmdebstrap on the host, as in the namespace executor.
  */
-import { hostname } from 'node:os';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError } from '../errors.js';
@@ -93,7 +92,7 @@ async function engineStep(engine: Engine, ctx: StepContext): Promise<string> {
     image,
     // The namespace executor shares the host's UTS namespace; maintainer scripts that record
     // the hostname must see the same one under both executors.
-    hostname: hostname(),
+    hostname: 'localhost',
     binds,
     tmpfs: { '/run': 'mode=755', '/tmp': 'mode=1777' },
   });
