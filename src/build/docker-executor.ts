@@ -90,8 +90,8 @@ async function engineStep(engine: Engine, ctx: StepContext): Promise<string> {
   }
   const c = await StepContainer.start(engine, {
     image,
-    // The namespace executor shares the host's UTS namespace; maintainer scripts that record
-    // the hostname must see the same one under both executors.
+    // Namespace steps run in a private UTS namespace named localhost; maintainer scripts that
+    // record the hostname must see the same one under both executors.
     hostname: 'localhost',
     binds,
     tmpfs: { '/run': 'mode=755', '/tmp': 'mode=1777' },
