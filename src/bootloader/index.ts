@@ -28,7 +28,8 @@ export interface GrubSetup {
   search: GrubSearch;
   /** `$prefix` as seen from that filesystem's root (`/boot/grub`, or `/grub` on a separate /boot). */
   prefix: string;
-  entries: MenuEntry[];
+  /** The menu; omitted when the tree brings its own grub.cfg (ostree's). */
+  entries?: MenuEntry[];
   timeout?: number;
   /** Scratch dir for the images and their embedded configs. */
   workDir: string;
@@ -42,10 +43,10 @@ export interface GrubFiles {
   efiImg?: string;
 }
 
-/** Write grub.cfg and the module dirs into `grubDir`, and make the firmware images. */
+/** Write grub.cfg (if given entries) and the module dirs into `grubDir`, and make the firmware images. */
 export async function prepareGrub(s: GrubSetup): Promise<GrubFiles> {
   await mkdir(s.grubDir, { recursive: true });
-  await writeFile(join(s.grubDir, 'grub.cfg'), grubConfig({ entries: s.entries, timeout: s.timeout }));
+  if (s.entries) await writeFile(join(s.grubDir, 'grub.cfg'), grubConfig({ entries: s.entries, timeout: s.timeout }));
   const embed = embeddedConfig(s.search, s.prefix);
   const out: GrubFiles = {};
   if (s.firmware.includes('bios')) {

@@ -40,7 +40,7 @@ describe('classic qcow2 of the minimal tree', () => {
     expect(info.format).toBe('qcow2');
     expect(info['virtual-size']).toBe(qcow2.layout.bytes);
     expect(qcow2.layout.partitions.map((p) => p.role)).toEqual(['bios-boot', 'esp', 'root']);
-    expect(qcow2.kernel.kernel).toMatch(/^\/boot\/vmlinuz-/);
+    expect(qcow2.kernel!.kernel).toMatch(/^\/boot\/vmlinuz-/);
     expect(existsSync(join(dir, `.minimal.qcow2.ib-${process.pid}.raw`))).toBe(false);
   });
 
