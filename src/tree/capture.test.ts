@@ -29,7 +29,8 @@ async function listing(dir: string, opts: { content?: boolean; mtime?: boolean }
     if (kind === 'symlink') what = `-> ${readlinkSync(p)}`;
     if (kind === 'char' || kind === 'block') what = `rdev=${st.rdev}`;
     const xs = Object.entries(x.get(rel) ?? {}).map(([k, v]) => `${k}=${v.toString('hex')}`).sort().join(',');
-    if (opts.mtime && kind !== 'whiteout') what += ` @${Math.floor(st.mtimeMs / 1000)}`;
+    // Kept from a lower (OLD) or made by the step (when exactly depends on the second it ran).
+    if (opts.mtime && kind !== 'whiteout') what += Math.floor(st.mtimeMs / 1000) < 1700000000 ? ` @${Math.floor(st.mtimeMs / 1000)}` : ' @new';
     out.push(`${rel || '.'} ${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${what} ${xs}`.trimEnd());
   }
   return out;
