@@ -81,11 +81,15 @@ export class Connection {
     this.registry = registry;
     this.insecure = opts.insecure === true || opts.tlsVerify === false;
     this.ownsDispatcher = !opts.dispatcher;
+    // A registry that goes silent mid-answer is given up on (and retried) after this long;
+    // IB_REGISTRY_TIMEOUT (seconds) shortens it, e.g. for tests of a stalling registry.
+    const envTimeout = Number(process.env.IB_REGISTRY_TIMEOUT) * 1000;
+    const timeout = Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 120_000;
     this.dispatcher = opts.dispatcher ?? new Agent({
       connections: 16,
       keepAliveTimeout: 10_000,
-      headersTimeout: 120_000,
-      bodyTimeout: 120_000,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
       // Like docker, a loopback registry counts as insecure: its certificate is not checked.
       connect: this.insecure || isLoopbackHost(apiHost(registry)) ? { rejectUnauthorized: false } : undefined,
     });

@@ -77,8 +77,16 @@ export function remoteBlobStream(client: RepoClient, d: Descriptor, onBytes?: (n
     let failures = 0;
     while (received < d.size && !out.destroyed) {
       let body: Readable | undefined;
+      let r: { body: Readable; start: number };
       try {
-        const r = await client.getBlob(d.digest, received);
+        r = await client.getBlob(d.digest, received);
+      } catch (e) {
+        // The request itself was already retried by the connection (resets, timeouts, 429, 5xx):
+        // retrying it here too made 5 × 5 attempts, 50 minutes for a registry gone silent.
+        if (!out.destroyed) out.destroy(e as Error);
+        return;
+      }
+      try {
         body = r.body;
         // A server that ignores Range sends it all again: skip what we already have.
         const before = received;

@@ -22,7 +22,9 @@ export type Fault =
   | { respond: { status: number; headers?: Record<string, string>; body?: string } }
   | { resetBeforeBody: true }
   | { resetAfterBodyBytes: number }
-  | { resetAfterResponseBytes: number };
+  | { resetAfterResponseBytes: number }
+  /** Pass N bytes of the answer (head included), then go silent with the connection open. */
+  | { stallAfterResponseBytes: number };
 
 export interface FaultRule {
   method?: string;
@@ -77,6 +79,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     let mode: 'forward' | 'discard' = 'forward';
     let resetAfterBody: number | undefined;
     let resetAfterResponse: number | undefined;
+    let stallAfterResponse: number | undefined;
     let dead = false;
 
     const cut = () => {
@@ -100,6 +103,15 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       u.on('data', (chunk: Buffer) => {
         if (dead) return;
         const req = current;
+        if (req && stallAfterResponse !== undefined && req.responseBytes + chunk.length > stallAfterResponse) {
+          // Silence: the client's timeout has to notice. The connection stays open until it gives up.
+          const n = Math.max(0, stallAfterResponse - req.responseBytes);
+          req.responseBytes += n;
+          dead = true;
+          client.write(chunk.subarray(0, n));
+          u.pause();
+          return;
+        }
         if (req && resetAfterResponse !== undefined && req.responseBytes + chunk.length > resetAfterResponse) {
           const n = Math.max(0, resetAfterResponse - req.responseBytes);
           req.responseBytes += n;
@@ -142,6 +154,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           mode = 'forward';
           resetAfterBody = undefined;
           resetAfterResponse = undefined;
+          stallAfterResponse = undefined;
           const f = pick(method, path);
           if (f) current.fault = f.name;
           const fault = f?.rule.fault;
@@ -159,6 +172,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           }
           if (fault && 'resetAfterBodyBytes' in fault) resetAfterBody = fault.resetAfterBodyBytes;
           if (fault && 'resetAfterResponseBytes' in fault) resetAfterResponse = fault.resetAfterResponseBytes;
+          if (fault && 'stallAfterResponseBytes' in fault) stallAfterResponse = fault.stallAfterResponseBytes;
           up().write(head);
           continue;
         }
@@ -189,6 +203,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     });
     client.on('error', () => kill());
     client.on('end', () => upstream?.end());
+    client.on('close', () => upstream?.destroy());
   });
 
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
