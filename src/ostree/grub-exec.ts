@@ -129,7 +129,7 @@ export function prepareRootCache(bootUuid: string): string {
  */
 export async function generateGrubCfg(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, run: Run = defaultRun): Promise<string> {
   if (argv.length !== 2 || argv[0] !== '-o') {
-    throw new UsageError(`expected "-o FILE" (as libostree passes it), got: ${formatCommand('', argv).trim()}`);
+    throw new UsageError(`expected "-o FILE" (as libostree passes it), got: ${argv.map((a) => formatCommand(a, [])).join(' ')}`);
   }
   const out = argv[1]!;
   const m = /^(.*)\/boot\/loader\.(\d+)\/grub\.cfg$/.exec(out);
