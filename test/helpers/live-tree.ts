@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { run } from '../../src/exec/run.js';
 import { baseTree } from './base-tree.js';
 import { testCacheDir } from './cache.js';
@@ -27,15 +27,17 @@ rm -f "$t/var/cache/ldconfig/aux-cache" "$t/var/lib/dpkg/status-old"
 `;
 
 export async function liveTree(): Promise<string> {
-  const dir = join(testCacheDir('trees'), 'live');
-  if (existsSync(join(dir, 'usr/share/initramfs-tools/scripts/live'))) return dir;
   const base = await baseTree();
+  // Named after the base tree (which is named after its image digest), so a new base means a new live tree.
+  const dir = join(testCacheDir('trees'), `live-${basename(base)}`);
+  if (existsSync(join(dir, 'usr/share/initramfs-tools/scripts/live'))) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await run('cp', ['-a', '--reflink=auto', base, tmp]);
   await run('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', APT_IN_TREE, 'apt-in-tree', tmp, testCacheDir('apt-archives')], {
     env: { DEBIAN_FRONTEND: 'noninteractive', SOURCE_DATE_EPOCH: '1700000000' },
   });
-  await rename(tmp, dir);
+  // Two test files may race here: the first rename wins, the other drops its copy.
+  await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
   return dir;
 }
