@@ -1,19 +1,20 @@
 /**
  * Executes a Plan: for each step, a cache hit reuses its layer and does no work; a miss mounts the
  * earlier layers as overlay lowers, runs the step isolated, captures the upper dir as a layer dir
- * and writes it to the store as one OCI layer.
+ * and writes it to the store as one OCI layer. Where overlayfs is missing the step runs on a copy
+ * of the earlier layers instead and scan-diff finds the same layer dir (see runStep).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError, wrap } from '../errors.js';
-import { emit } from '../log.js';
+import { emit, phase } from '../log.js';
 import type { Store } from '../oci/index.js';
 import { extractLayer, writeLayer } from '../oci/index.js';
 import { bootstrap } from '../packages/index.js';
 import { bodyIsEmpty } from '../recipe/load.js';
 import type { Plan, Step } from '../recipe/plan.js';
-import { captureUpper, runIsolated, type StepMounts } from '../tree/index.js';
+import { captureUpper, materializeLayers, overlaySupported, runIsolated, scanDiff, type StepMounts } from '../tree/index.js';
 import { layerDir, readStep, writeStep, type CachePaths, type StepRecord } from './cache.js';
 import type { StepAction } from './step-inside.js';
 import type { Executor } from './executors.js';
@@ -80,10 +81,16 @@ export async function stubDir(paths: CachePaths): Promise<string> {
 export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers: string[], work: string): Promise<string> {
   const upper = join(work, 'upper');
   const sde = plan.sourceDateEpoch;
+  // Without overlayfs `mount -t overlay` fails ("unknown filesystem type 'overlay'"): the step
+  // then runs on a private copy of the layers below (bound as the root, as a bootstrap's tree is)
+  // and scan-diff compares it with them, which gives the layer dir capture gives, byte for byte
+  // (noise and unchanged entries dropped by the same rules), for a full copy of the tree.
+  const scan = step.kind !== 'bootstrap' && lowers.length > 0 && !overlaySupported();
+  const root = scan ? join(work, 'root') : upper;
   const packages = step.kind === 'layer' && (!!step.body.packages?.install.length || !!step.body.packages?.remove.length || step.body.repositories.length > 0);
   const mounts = (low: string[]): StepMounts => ({
-    lowers: low,
-    upper,
+    lowers: scan ? [] : low,
+    upper: root,
     work: join(work, 'work'),
     merged: join(work, 'merged'),
     network: packages,
@@ -103,14 +110,14 @@ export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers:
     if (!bodyIsEmpty(step.body)) {
       await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages: false }, [], true);
     }
-  } else if (step.kind === 'layer') {
-    await mkdir(upper, { recursive: true });
-    await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages }, lowers, true);
   } else {
-    await mkdir(upper, { recursive: true });
-    await isolated({ kind: 'initramfs', sourceDateEpoch: sde }, lowers, false);
+    if (scan) await phase('copying the tree (no overlayfs)', () => materializeLayers(lowers, root));
+    else await mkdir(upper, { recursive: true });
+    if (step.kind === 'layer') await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages }, lowers, true);
+    else await isolated({ kind: 'initramfs', sourceDateEpoch: sde }, lowers, false);
   }
-  await captureUpper(upper, lowers, { sourceDateEpoch: sde });
+  if (scan) await phase('comparing the tree (no overlayfs)', () => scanDiff(lowers, root, upper, { sourceDateEpoch: sde }));
+  else await captureUpper(upper, lowers, { sourceDateEpoch: sde });
   return upper;
 }
 

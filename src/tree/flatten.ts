@@ -2,7 +2,8 @@
  * A stack of layer dirs → one plain directory tree (for mkfs.ext4 -d, ostree commit, mksquashfs).
  * The kernel's overlayfs applies whiteouts and opaque dirs exactly as at build time: the stack is
  * mounted read-only in a private mount namespace and copied out with `cp -a` (xattrs and file
- * capabilities kept; reflinks where the filesystem has them).
+ * capabilities kept; reflinks where the filesystem has them). Where overlayfs is missing (or
+ * IB_OVERLAY=off), the same tree is copied layer by layer without a mount (materialize.ts).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +11,8 @@ import { dirname, join, relative } from 'node:path';
 import { IbError } from '../errors.js';
 import { run } from '../exec/run.js';
 import { ibEntry } from './isolate.js';
+import { materializeLayers } from './materialize.js';
+import { overlaySupported } from './overlay-support.js';
 
 export interface FlattenSpec {
   /** Topmost first. */
@@ -26,6 +29,12 @@ export async function flattenLayers(lowers: string[], out: string, scratchParent
   const scratch = await mkdtemp(join(scratchParent, `flatten-${process.pid}-`));
   const tmpOut = `${out}.tmp-${process.pid}`;
   try {
+    if (!overlaySupported()) {
+      // `mount -t overlay` would fail with "unknown filesystem type 'overlay'".
+      await materializeLayers(lowers, tmpOut);
+      await rename(tmpOut, out);
+      return;
+    }
     const spec: FlattenSpec = { lowers, out: tmpOut, scratch };
     const specFile = join(scratch, 'spec.json');
     await writeFile(specFile, JSON.stringify(spec));

@@ -13,3 +13,5 @@ export { isWhiteout, walkTree, sameEntry } from './layer-entry.js';
 export { scanDiff, type ScanDiffOptions } from './scan-diff.js';
 export { runIsolated, mountStepRoot, stepPath, writeStepResult, ibEntry, type StepSpec, type StepMounts, type Bind } from './isolate.js';
 export { flattenLayers } from './flatten.js';
+export { materializeLayers, type MaterializeOptions, type MaterializeStats } from './materialize.js';
+export { overlaySupported, kernelHasOverlay } from './overlay-support.js';
