@@ -24,6 +24,11 @@ export interface BootOptions {
   firmware?: FirmwareKind;
   /** How the image is attached; default: cdrom for *.iso, disk otherwise. */
   media?: Media;
+  /**
+   * Prompts to answer before waiting for `expect`, in order: e.g. pick the second GRUB entry with
+   * `{ expect: 'GNU GRUB', send: '\x1b[B\r' }` (down arrow, Enter).
+   */
+  answers?: { expect: string | RegExp; send: string }[];
   /** Text (or pattern) that proves the boot worked. Default `login:`. */
   expect?: string | RegExp;
   timeoutSec?: number;
@@ -100,6 +105,10 @@ export async function bootImage(opts: BootOptions): Promise<BootResult> {
       throw exited ? new IbError(exited) : e;
     });
     void exitedP.then(() => con?.close(exited ?? 'QEMU exited'));
+    for (const a of opts.answers ?? []) {
+      await con.expect(typeof a.expect === 'string' ? new RegExp(escapeRegExp(a.expect)) : a.expect, timeoutMs);
+      con.type(a.send);
+    }
     const m = await con.expect(typeof expect === 'string' ? new RegExp(escapeRegExp(expect)) : expect, timeoutMs);
     const seconds = (performance.now() - t0) / 1000;
     emit({ event: 'info', message: `reached ${JSON.stringify(m.match)} after ${seconds.toFixed(1)}s` });
