@@ -72,16 +72,17 @@ export async function resolveBase(store: Store, input: string, opts: { tlsVerify
 export function readFromLayers(dirs: string[], path: string): string | undefined {
   const parts = path.replace(/^\/+/, '').split('/');
   for (const d of dirs) {
-    // A whiteout of the file or any parent in this layer hides everything below.
+    // A whiteout of the file or any parent in this layer hides everything below, and so does a
+    // parent that is not a directory. A symlinked parent is never followed: a layer whose
+    // var/lib/dpkg links to /var/lib/dpkg made ib read the *build host's* package list into the
+    // image config.
     let hidden = false;
     for (let i = 1; i <= parts.length; i++) {
-      const p = join(d, ...parts.slice(0, i));
-      if (!existsSync(p)) break;
-      const st = lstatSync(p);
-      if (st.isCharacterDevice() && st.rdev === 0) { hidden = true; break; }
+      const st = lstatSync(join(d, ...parts.slice(0, i)), { throwIfNoEntry: false });
+      if (!st) break;
+      if ((st.isCharacterDevice() && st.rdev === 0) || (i < parts.length && !st.isDirectory())) { hidden = true; break; }
+      if (i === parts.length && st.isFile()) return readFileSync(join(d, ...parts), 'utf8');
     }
-    const full = join(d, ...parts);
-    if (existsSync(full) && lstatSync(full).isFile()) return readFileSync(full, 'utf8');
     if (hidden) return undefined;
   }
   return undefined;
@@ -94,7 +95,8 @@ export function existsInLayers(dirs: string[], path: string): boolean {
     for (let i = 1; i <= parts.length; i++) {
       const st = lstatSync(join(d, ...parts.slice(0, i)), { throwIfNoEntry: false });
       if (!st) break;
-      if (st.isCharacterDevice() && st.rdev === 0) return false;
+      // A link or file as a parent is not followed (it could lead to the build host's files).
+      if ((st.isCharacterDevice() && st.rdev === 0) || (i < parts.length && !st.isDirectory())) return false;
       if (i === parts.length) return true;
     }
   }

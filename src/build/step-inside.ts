@@ -4,14 +4,14 @@
  * users, files, settings, services) → run snippets → instantiation clean-up.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, lutimes, readFile, readlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { IbError } from '../errors.js';
 import { run } from '../exec/run.js';
 import { detectPackageManager, sourcesFile } from '../packages/index.js';
 import type { LayerBody } from '../recipe/schema.js';
 import {
-  applyCustomizations, finalizeInstantiation, mountStepRoot, removeInRoot, resolveInRoot, stepPath, writeFileInRoot, writeStepResult,
+  applyCustomizations, finalizeInstantiation, mountStepRoot, releaseStepRoot, removeInRoot, resolveInRoot, stepPath, symlinkInRoot, writeFileInRoot, writeStepResult,
   type StepSpec,
 } from '../tree/index.js';
 
@@ -41,6 +41,12 @@ async function withPolicyRcD<T>(root: string, hostTmp: string, fn: () => Promise
   const host = await resolveInRoot(root, POLICY_RC_D);
   const content = '#!/bin/sh\nexit 101\n';
   const existed = existsSync(host);
+  // A dangling link there (to a path outside the tree, say) is replaced by our file for the
+  // step and put back afterwards exactly as it was, so capture sees no change: deleting our file
+  // used to leave a whiteout that dropped the base's link from the image.
+  const linkPath = join(await resolveInRoot(root, dirname(POLICY_RC_D)), basename(POLICY_RC_D));
+  const link = existed ? undefined : await lstat(linkPath).then((st) => (st.isSymbolicLink() ? st : undefined), () => undefined);
+  const linkTarget = link ? await readlink(linkPath) : undefined;
   if (existed) {
     const f = join(hostTmp, 'policy-rc.d');
     await writeFile(f, content, { mode: 0o755 });
@@ -53,6 +59,10 @@ async function withPolicyRcD<T>(root: string, hostTmp: string, fn: () => Promise
   } finally {
     if (existed) await run('umount', [host]);
     else await removeInRoot(root, POLICY_RC_D);
+    if (link && linkTarget !== undefined) {
+      await symlinkInRoot(root, POLICY_RC_D, linkTarget, { uid: link.uid, gid: link.gid });
+      await lutimes(linkPath, link.atime, link.mtime);
+    }
   }
 }
 
@@ -124,6 +134,7 @@ export async function runStepInside(specFile: string): Promise<void> {
     const hostTmp = join(spec.resultFile, '..');
     if (spec.action.kind === 'layer') await layerStep(root, spec.action, hostTmp);
     else await initramfsStep(root, spec.action);
+    await releaseStepRoot(root);
     await writeStepResult(spec.resultFile);
   } catch (e) {
     await writeStepResult(spec.resultFile, e);

@@ -7,7 +7,7 @@
  * the mounts and hands the merged root to the step. Errors cross back as JSON in a result file.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hintOf, IbError, messageChain } from '../errors.js';
@@ -105,7 +105,16 @@ export async function mountStepRoot(m: StepMounts, run: Run = defaultRun): Promi
   await run('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'tmpfs', await inRoot('/run', 'dir')]);
   await run('mount', ['-t', 'tmpfs', '-o', 'mode=1777', 'tmpfs', await inRoot('/tmp', 'dir')]);
   if (m.network && existsSync('/etc/resolv.conf')) {
-    await run('mount', ['--bind', '/etc/resolv.conf', await inRoot('/etc/resolv.conf', 'file')]);
+    // A copy, not the host's file: a bind of /etc/resolv.conf itself let a `run:` snippet or a
+    // postinst that rewrites resolv.conf rewrite the build host's.
+    const copy = join(dirname(m.work), 'resolv.conf');
+    await copyFile('/etc/resolv.conf', copy);
+    const target = await resolveInRoot(root, '/etc/resolv.conf');
+    // A tree whose resolv.conf links to a missing file gets one (and its dirs) for the step;
+    // releaseStepRoot removes them again, or they would end up in the layer.
+    const made = existsSync(target) ? [] : await makeFile(target);
+    await run('mount', ['--bind', copy, target]);
+    created.set(root, { mount: target, paths: made });
   }
   for (const b of m.binds) {
     await mkdir(b.src, { recursive: true });
@@ -118,6 +127,28 @@ export async function mountStepRoot(m: StepMounts, run: Run = defaultRun): Promi
     await run('mount', ['--bind', '-o', 'ro', m.stubDir, target]);
   }
   return root;
+}
+
+const created = new Map<string, { mount: string; paths: string[] }>();
+
+/** Create a file and its missing parents; returns what was created, deepest first. */
+async function makeFile(path: string): Promise<string[]> {
+  const dirs: string[] = [];
+  for (let d = dirname(path); !existsSync(d); d = dirname(d)) dirs.push(d);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, '');
+  return [path, ...dirs];
+}
+
+/** Child side, after the step: undo what mountStepRoot had to create inside the tree. */
+export async function releaseStepRoot(root: string, run: Run = defaultRun): Promise<void> {
+  const c = created.get(root);
+  if (!c || c.paths.length === 0) return;
+  await run('umount', [c.mount]);
+  const [file, ...dirs] = c.paths;
+  await rm(file!, { force: true });
+  // Only empty dirs go: the step may have put its own files there.
+  for (const d of dirs) await rmdir(d).catch(() => undefined);
 }
 
 /** PATH for commands chrooted into a step root. */
