@@ -144,3 +144,28 @@ describe('faults that outlast the retries', () => {
     expect((await ibOk(['images', '--format', 'json'], { cacheDir: cache })).stdout.trim()).toBe('[]');
   });
 });
+
+describe('a blob altered in the registry\'s storage', () => {
+  it('ib derive from the registry fails naming the digest, and stores nothing of it', async () => {
+    proxy.clearRules();
+    const manifest = JSON.parse((await ibOk(['inspect', `${reg.address}/rel/app:1`, '--raw'], { cacheDir: join(work, 'builder') })).stdout) as { layers: { digest: string; size: number }[] };
+    // The recipe's own layer (small, not shared with the base): flip its bytes, keep its size.
+    const victim = manifest.layers.at(-1)!.digest;
+    const hex = victim.slice(7);
+    const data = join(reg.storageDir, 'data/docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+    const { readFileSync } = await import('node:fs');
+    const bytes = readFileSync(data);
+    for (let i = 0; i < bytes.length; i += 7) bytes[i] = bytes[i]! ^ 0xff;
+    writeFileSync(data, bytes);
+    const cache = layersOnly('tampered');
+    const r = await ib(['derive', 'from', `${reg.address}/rel/app:1`, '--run', 'true', '--tag', 'rel/tampered:1'], { cacheDir: cache });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: pulling docker://${reg.address}/rel/app:1: pulling blob ${victim}: blob content does not match its digest: expected ${victim}, got sha256:`);
+    expect(r.stderr).toContain('hint: the source sent altered content (tampering or corruption); nothing was stored');
+    const s = await checkStore(join(cache, 'store'));
+    expect(s).toMatchObject({ bad: [], dangling: [], staleIngest: [] });
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(cache, 'store/blobs/sha256', hex))).toBe(false);
+    expect((await ibOk(['images', '--format', 'json'], { cacheDir: cache })).stdout.trim()).toBe('[]');
+  });
+});
