@@ -20,3 +20,14 @@ export function registerInternalFlatten(program: Command): void {
       await flattenInside(spec);
     });
 }
+
+export function registerInternalOstree(program: Command): void {
+  program
+    .command('__ostree-grub2-exec [args...]', { hidden: true })
+    .description('write an ostree sysroot\'s grub.cfg; libostree runs it as OSTREE_GRUB2_EXEC (internal)')
+    .allowUnknownOption()
+    .action(async (args: string[]) => {
+      const { generateGrubCfg } = await import('../ostree/grub-exec.js');
+      await generateGrubCfg(args);
+    });
+}

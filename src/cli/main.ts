@@ -10,7 +10,7 @@ import { registerBuildCommands } from './build-commands.js';
 import { registerDerive } from './derive.js';
 import { registerDiff } from './diff.js';
 import { registerDoctor } from './doctor.js';
-import { registerInternal, registerInternalFlatten } from './internal.js';
+import { registerInternal, registerInternalFlatten, registerInternalOstree } from './internal.js';
 import { registerMediaCommands } from './media-commands.js';
 import { registerOstreeCommands } from './ostree-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
@@ -62,6 +62,7 @@ export function makeProgram(): Command {
   registerOstreeCommands(program);
   registerInternal(program);
   registerInternalFlatten(program);
+  registerInternalOstree(program);
   return program;
 }
 

@@ -21,10 +21,20 @@ export function registerMediaCommands(program: Command): void {
     .option('--size <size>', 'disk size, e.g. 4G (default: the tree plus headroom; the root grows on first boot)')
     .option('--boot <list>', 'firmware to support: bios,uefi', parseBoot, ['bios', 'uefi'])
     .option('--karg <arg>', 'extra kernel argument (repeatable)', many)
+    .option('--ostree', 'deploy the image\'s ostree commit (an ostree-native container, or a plain image committed on the fly) with a separate /boot, upgradable in place')
+    .option('--os <name>', 'ostree stateroot name (with --ostree)', 'debian')
     .option('--tls-verify <bool>', 'require https when pulling (default true except for localhost)')
     .option('--authfile <file>', 'credentials file')
-    .action(async (ref: string, o: { output: string; format?: string; size?: string; boot: ('bios' | 'uefi')[]; karg?: string[]; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+    .action(async (ref: string, o: { output: string; format?: string; size?: string; boot: ('bios' | 'uefi')[]; karg?: string[]; ostree?: boolean; os: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
+      if (o.ostree) {
+        const { buildOstreeDiskFromImage } = await import('../deploy/ostree-disk.js');
+        const output = resolve(o.output);
+        const format = o.format ?? (/\.(raw|img)$/.test(output) ? 'raw' : /\.vmdk$/.test(output) ? 'vmdk' : /\.vhd$/.test(output) ? 'vhd' : 'qcow2');
+        const res = await buildOstreeDiskFromImage(ref, { store: g.store, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, output, format, size: o.size, boot: o.boot, kargs: o.karg, osName: o.os });
+        process.stdout.write(`${res.output}\n`);
+        return;
+      }
       const { withImageTree } = await import('../deploy/image-tree.js');
       const { buildDisk } = await import('../disk/index.js');
       const output = resolve(o.output);
