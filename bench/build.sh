@@ -20,7 +20,8 @@ MM="rm -rf $WORK/mm && mmdebstrap --mode=root --variant=apt --format=directory -
   --customize-hook='sync-out /var/cache/apt/archives $ARCHIVES' \
   bookworm $WORK/mm $MIRROR 'deb $MIRROR bookworm-updates main'"
 
-sh -c "$IB" >/dev/null 2>&1 || true   # warm the .deb cache (not measured)
+# Warm the .deb cache once per machine (not measured).
+[ -e "$ARCHIVES/.warm" ] || { sh -c "$IB" >/dev/null 2>&1 && touch "$ARCHIVES/.warm"; } || true
 alternate ib "$IB" mmdebstrap "$MM"
 report "Debian tree from scratch (debian-minimal)" ib mmdebstrap mmdebstrap
 i=0

@@ -3,8 +3,9 @@
 # live-boot itself; squashfs zstd, GRUB BIOS+UEFI, hybrid) from an empty build cache and store vs
 # live-build (`lb config` + `lb build`, iso-hybrid, squashfs zstd) of the same package set plus
 # live-boot, alternating A B A B (PAIRS, default 3). Both keep a warm .deb cache (live-build's
-# cache/packages.* persist in the bench cache; its bootstrap-stage cache is off, as ib's build
-# cache is empty). Only the Debian mirror is used: live-build's security mirror is off.
+# cache/packages.* persist in the bench cache). live-build's bootstrap-stage cache stays on (its
+# installer stage copies cache/bootstrap even with --debian-installer none) but is deleted before
+# every run, as ib's build cache is empty. Only the Debian mirror is used: live-build's security mirror is off.
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -32,13 +33,13 @@ LB="cd $WORK/lb && lb config --distribution bookworm --archive-areas main --mode
   --binary-images iso-hybrid --bootloaders 'syslinux grub-efi' --uefi-secure-boot disable \
   --debian-installer none --memtest none --firmware-binary false --firmware-chroot false \
   --win32-loader false --zsync false --checksums none \
-  --chroot-squashfs-compression-type zstd --cache-packages true --cache-stages none && \
+  --chroot-squashfs-compression-type zstd --cache-packages true --cache-stages bootstrap && \
   echo '$PKGS' | tr ' ' '\n' > config/package-lists/ib.list.chroot && lb build"
 IB="./ib --cache-dir $WORK/ib -q build recipes/debian-minimal.yaml && ./ib --cache-dir $WORK/ib -q iso debian-minimal:latest -o $WORK/ib.iso"
 fresh() {
   case $1 in
     ib*) rm -rf "$WORK/ib" && mkdir -p "$WORK/ib/apt" && ln -s "$CACHE/apt/archives" "$WORK/ib/apt/archives" ;;
-    lb*) unmount_under "$WORK/lb"; rm -rf "$WORK/lb" && mkdir -p "$WORK/lb" && ln -s "$LBCACHE" "$WORK/lb/cache" ;;
+    lb*) unmount_under "$WORK/lb"; rm -rf "$WORK/lb" "$LBCACHE/bootstrap" && mkdir -p "$WORK/lb" && ln -s "$LBCACHE" "$WORK/lb/cache" ;;
   esac
 }
 

@@ -7,8 +7,11 @@
 # in place of initramfs-tools). Both keep a warm .deb cache; alternating A B A B (PAIRS, default 3):
 #   cold:        empty ib build cache and store / `mkosi -ff` (drops its incremental images)
 #   incremental: nothing changed, caches warm / `mkosi -f` with Incremental=yes
-# mkosi fetches only from the Debian mirror: LocalMirror= keeps it off security.debian.org (which
-# mkosi 14 adds for bookworm and this machine cannot reach), so it also skips bookworm-updates.
+# mkosi fetches only from the Debian mirror: mkosi 14 writes a bookworm-security source pointing at
+# https://security.debian.org (not the mirror; unreachable here) and then runs apt-get update; a
+# skeleton tree, copied in between those two for Debian, replaces that file with a comment.
+# (LocalMirror= would avoid it too, but its [trusted=yes] duplicate of the main source makes
+# apt-get update fail with exit 100.)
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -30,7 +33,6 @@ cat > "$WORK/mkosi/mkosi.conf" <<CONF
 Distribution=debian
 Release=bookworm
 Mirror=$MIRROR_URL
-LocalMirror=$MIRROR_URL
 
 [Output]
 Incremental=yes
@@ -51,6 +53,8 @@ RootSize=3G
 WithNetwork=yes
 NspawnKeepUnit=yes
 CONF
+mkdir -p "$WORK/mkosi/mkosi.skeleton/etc/apt/sources.list.d"
+echo "# bench: the Debian mirror only" > "$WORK/mkosi/mkosi.skeleton/etc/apt/sources.list.d/bookworm-security.list"
 MK="cd $WORK/mkosi && ./run-mkosi.sh"
 
 # Warm both .deb caches once (not measured): ib's bench cache, and mkosi's on its first run here.
