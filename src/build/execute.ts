@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError, wrap } from '../errors.js';
+import { withLock } from '../exec/lock.js';
 import { emit, phase } from '../log.js';
 import type { Store } from '../oci/index.js';
 import { extractLayer, writeLayer } from '../oci/index.js';
@@ -103,7 +104,11 @@ export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers:
     await mkdir(join(work, 'work'), { recursive: true });
     const m = mounts(low);
     if (stubs) m.stubDir = await stubDir(o.paths);
-    await runIsolated({ mounts: m, action, resultFile: join(work, 'result.json') }, join(work, 'spec.json'));
+    const go = () => runIsolated({ mounts: m, action, resultFile: join(work, 'result.json') }, join(work, 'spec.json'));
+    // apt's lists and archives dirs are shared by every build of this cache dir, and apt-get
+    // does not wait for their locks: two package steps at once failed with "Could not get lock
+    // /var/lib/apt/lists/lock". They take turns instead.
+    await (m.network ? withLock(join(o.paths.root, 'apt', 'lock'), go, 'the apt cache lock') : go());
   };
   if (step.kind === 'bootstrap') {
     await bootstrap({ spec: step.bootstrap, target: upper, archivesCache: o.paths.aptArchives, sourceDateEpoch: sde });
@@ -184,7 +189,13 @@ export async function executePlan(plan: Plan, o: ExecuteOptions): Promise<BuiltL
       };
       if (record.layer) {
         const dir = layerDir(o.paths, record.layer.diffId);
-        if (!existsSync(dir)) await rename(upper, dir);
+        // Layer dirs are named by content: if another ib process made the same one meanwhile
+        // (same recipe built twice at once), theirs is ours.
+        if (!existsSync(dir)) {
+          await rename(upper, dir).catch((e: NodeJS.ErrnoException) => {
+            if (!((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && existsSync(dir))) throw e;
+          });
+        }
         stack.push(record.layer!);
       }
       await writeStep(o.paths, record);
