@@ -76,6 +76,18 @@ export async function writeStep(paths: CachePaths, rec: StepRecord): Promise<voi
 }
 
 
+/** Pids of other live ib processes that have work dirs here (a build in its step, a flatten). */
+export async function liveWork(paths: CachePaths): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const pids = new Set<number>();
+  for (const name of await readdir(paths.tmp).catch(() => [] as string[])) {
+    const m = /^[a-z-]+-(\d+)-/.exec(name);
+    const pid = m ? Number(m[1]) : NaN;
+    if (pid !== process.pid && Number.isInteger(pid) && pidAlive(pid)) pids.add(pid);
+  }
+  return [...pids].sort((a, b) => a - b);
+}
+
 /**
  * Work dirs are named `<what>-<pid>-…`; those of a process that no longer runs (killed, crashed)
  * are removed at the next start, so an interrupted build leaves nothing behind for long.

@@ -99,6 +99,15 @@ export function registerStoreCommands(program: Command): void {
     .action(async (o: { all?: boolean }, cmd: Command) => {
       const { paths, store } = await openStore(cmd);
       if (o.all) {
+        // The layer dirs are the overlay lowers of running steps: removing them under a build
+        // made its next mount fail with "special device overlay does not exist".
+        const { liveWork } = await import('../build/cache.js');
+        const busy = await liveWork(paths);
+        if (busy.length > 0) {
+          throw new IbError(`another ib process (pid ${busy.join(', ')}) is building with this cache dir; prune --all would remove the layers it works on`, {
+            hint: 'run it again when that build has finished; ib prune without --all is safe at any time',
+          });
+        }
         await rm(paths.steps, { recursive: true, force: true });
         await rm(paths.layers, { recursive: true, force: true });
         await openStore(cmd);

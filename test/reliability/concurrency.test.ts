@@ -76,3 +76,26 @@ describe('two ib processes on one cache dir', () => {
     await storeSound();
   });
 });
+
+describe('ib prune --all while a build runs', () => {
+  it('is refused with a clear error, and the build goes on', async () => {
+    writeFileSync(join(work, 'pruned-all.yaml'), `name: rel/pruned-all\nfrom: ${base.tag}\nfiles:\n  - path: /etc/pruned-all\n    content: "x\\n"\nrun:\n  - sleep 3\n`);
+    let prune: Promise<IbResult> | undefined;
+    const b = await ibKilled(['build', join(work, 'pruned-all.yaml')], {
+      when: (e) => {
+        if (e.event === 'step-started') prune = ib(['prune', '--all'], { cacheDir: cache });
+        return false;
+      },
+      signal: 'SIGINT',
+    }, { cacheDir: cache });
+    const p = await prune!;
+    expect(b.code, b.stderr).toBe(0);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toMatch(/^error: another ib process \(pid \d+\) is building with this cache dir; prune --all would remove the layers it works on$/m);
+    expect(p.stderr).toContain('hint: run it again when that build has finished; ib prune without --all is safe at any time');
+    await storeSound();
+    // Once the build is done, prune --all works.
+    await ibOk(['prune', '--all'], { cacheDir: cache });
+    await storeSound();
+  });
+});
