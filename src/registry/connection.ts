@@ -5,6 +5,7 @@
  * our token), and retries resets, timeouts, 429 and 5xx with backoff when the request may be
  * repeated (its body comes from a factory, so a retry re-reads it from the start).
  */
+import { shutdown } from '../exec/shutdown.js';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { debug } from '../log.js';
@@ -171,7 +172,9 @@ export class Connection {
       }
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: req.method, headers, body: req.body?.(), dispatcher: this.dispatcher });
+        // SIGINT/SIGTERM abort the transfer: without the signal a push or pull ran on to its
+        // end after ib said "stopping…".
+        res = await request(url, { method: req.method, headers, body: req.body?.(), dispatcher: this.dispatcher, signal: shutdown.signal });
       } catch (e) {
         if (req.retry !== false && isRetriableNetworkError(e) && attempt < policy.attempts) {
           await sleep(backoffMs(policy, attempt));

@@ -55,11 +55,15 @@ describe('interrupting ib push', () => {
   const points: [string, KillPoint][] = [
     ['SIGINT after the first blob-pushed', { when: pushed(1), signal: 'SIGINT' }],
     ['SIGTERM after the third blob-pushed', { when: pushed(3), signal: 'SIGTERM' }],
+    ['SIGINT to the process group 0.3 s after the first blob-pushed (Ctrl-C)', { when: pushed(1), delayMs: 300, signal: 'SIGINT', group: true }],
   ];
   for (const [name, point] of points) {
     it(name, async () => {
       const r = await ibKilled(['push', base.tag, dest()], point, { cacheDir: cache, env });
       await assertStopped(r);
+      // The first kill lands while the big layers are on their way: the push stops, it does
+      // not run on to the end (it did, before transfers listened to the interrupt).
+      if (name.startsWith('SIGINT after the first')) expect(r.events.map((e) => e.event)).not.toContain('image');
       expect((await checkRegistryStorage(reg.storageDir)).bad).toEqual([]);
     });
   }
@@ -71,6 +75,30 @@ describe('interrupting ib push', () => {
     const st = await checkRegistryStorage(reg.storageDir);
     expect(st.bad).toEqual([]);
     expect(st.blobs).toBeGreaterThanOrEqual(blobs.length);
+  });
+});
+
+describe('interrupting ib pull', () => {
+  const puller = join(work, 'puller');
+  const src = () => `${reg.address}/rel/base:1`;
+  const pulled = (n: number) => (_e: unknown, seen: Record<string, unknown>[]) => seen.filter((e) => e.event === 'blob-pulled').length >= n;
+  for (const [name, point] of [
+    ['SIGINT after the first blob-pulled', { when: pulled(1), signal: 'SIGINT' }],
+    ['SIGTERM 0.3 s after the second blob-pulled', { when: pulled(2), delayMs: 300, signal: 'SIGTERM' }],
+  ] as [string, KillPoint][]) {
+    it(name, async () => {
+      const r = await ibKilled(['pull', src()], point, { cacheDir: puller, env });
+      await assertStopped(r);
+      // Half-fetched blobs never reach blobs/: everything there verifies, .ingest is empty.
+      expect(await checkStore(join(puller, 'store'))).toMatchObject({ bad: [], dangling: [], staleIngest: [] });
+      expect(readdirSync(join(puller, 'store', '.ingest'))).toEqual([]);
+    });
+  }
+  it('the next pull reuses the blobs that were complete', async () => {
+    const r = await ibOk(['--json', 'pull', src()], { cacheDir: puller, env });
+    expect(r.stdout.trim()).toBe(base.digest);
+    expect(r.events.filter((e) => e.event === 'blob-pulled' && e.cached).length).toBeGreaterThanOrEqual(2);
+    expect(await checkStore(join(puller, 'store'))).toMatchObject({ bad: [], dangling: [], staleIngest: [] });
   });
 });
 

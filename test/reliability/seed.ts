@@ -6,12 +6,15 @@
  * the shared cache never sees a half-finished run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function seedCache(shared: string, dir: string): string {
   mkdirSync(dir, { recursive: true });
   execFileSync('cp', ['-al', join(shared, 'store'), join(shared, 'layers'), dir]);
   execFileSync('cp', ['-a', join(shared, 'apt'), dir]);
+  // Temp files of a process writing to the shared store right now are not ours to judge.
+  const ingest = join(dir, 'store', '.ingest');
+  for (const n of readdirSync(ingest)) rmSync(join(ingest, n), { force: true });
   return dir;
 }
