@@ -5,7 +5,7 @@
  * renamed only when complete; on failure nothing is left behind.
  */
 import { lstatSync } from 'node:fs';
-import { mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { IbError, UsageError, wrap } from '../errors.js';
@@ -85,7 +85,7 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuildDiskResult
   }
   const work = await mkdtemp(join(tmpdir(), 'ib-disk-'));
   const tmpRaw = join(dirname(opts.output), `.${basename(opts.output)}.ib-${process.pid}.raw`);
-  const tmpOut = join(dirname(opts.output), `.${basename(opts.output)}.ib-${process.pid}.tmp`);
+  const tmpDir = join(dirname(opts.output), `.${basename(opts.output)}.ib-${process.pid}.d`);
   const views: TreeView[] = [];
   const ids = diskIdentifiers(opts.seed);
   try {
@@ -151,8 +151,13 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuildDiskResult
     if (format === 'raw') {
       await rename(tmpRaw, opts.output);
     } else {
-      await phase(`converting to ${format}`, () => convertRaw(tmpRaw, tmpOut, format, { compress: opts.compress, run }));
-      await rename(tmpOut, opts.output);
+      // A VMDK's descriptor names its own file: convert to the final name inside a temp dir.
+      await mkdir(tmpDir);
+      const converted = join(tmpDir, basename(opts.output));
+      await phase(`converting to ${format}`, () => convertRaw(tmpRaw, converted, format, {
+        compress: opts.compress, run, seed: opts.seed, sourceDateEpoch: opts.sourceDateEpoch,
+      }));
+      await rename(converted, opts.output);
     }
     const st = await stat(opts.output);
     const seconds = (performance.now() - t0) / 1000;
@@ -166,7 +171,7 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuildDiskResult
   } finally {
     for (const v of views) await v.close();
     await rm(tmpRaw, { force: true });
-    await rm(tmpOut, { force: true });
+    await rm(tmpDir, { recursive: true, force: true });
     await rm(work, { recursive: true, force: true });
   }
 }

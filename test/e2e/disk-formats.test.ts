@@ -2,7 +2,9 @@
  * Disk formats and growing: vmdk and vhd pass `qemu-img check` and the vhd boots; a 2 GiB raw
  * attached as a 4 GiB disk grows its root partition and filesystem on first boot.
  */
-import { mkdtemp, rm, truncate } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +18,12 @@ const GiB = 1024 * MiB;
 let tree: string;
 let dir: string;
 
+async function sha256File(p: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(p, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
 beforeAll(async () => {
   tree = await baseTree();
   dir = await mkdtemp(join(tmpdir(), 'ib-disk-formats-'));
@@ -26,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('vmdk and vhd', () => {
-  it('are clean for qemu-img check, and the vhd boots with BIOS', async () => {
+  it('are clean for qemu-img check, reproducible, and the vhd boots with BIOS', async () => {
     const vmdk = await buildDisk({ tree, output: join(dir, 'm.vmdk'), format: 'vmdk', boot: ['bios'], seed: 'fmt', sourceDateEpoch: SDE });
     const vhd = await buildDisk({ tree, output: join(dir, 'm.vhd'), format: 'vhd', boot: ['bios'], seed: 'fmt', sourceDateEpoch: SDE });
     const vi = await imageInfo(vmdk.output);
@@ -41,6 +49,12 @@ describe('vmdk and vhd', () => {
     expect(vhd.bytes).toBe(vhd.layout.bytes + 512);
     const check = await run('qemu-img', ['check', vmdk.output]);
     expect(check.stdout).toContain('No errors were found on the image.');
+    // qemu puts a random CID in a VMDK and the clock and a random UUID in a VHD footer; ib fixes them.
+    await mkdir(join(dir, 'again'));
+    for (const [first, name] of [[vmdk, 'm.vmdk'], [vhd, 'm.vhd']] as const) {
+      const again = await buildDisk({ tree, output: join(dir, 'again', name), format: first.format, boot: ['bios'], seed: 'fmt', sourceDateEpoch: SDE });
+      expect(await sha256File(again.output)).toBe(await sha256File(first.output));
+    }
     const r = await bootImage({ image: vhd.output, firmware: 'bios', timeoutSec: 480, exec: 'findmnt -n -o UUID /' });
     expect(r.exec!.output.trim()).toBe(partition(vhd.layout, 'root')!.fs!.uuid);
     console.log(`vhd (bios): login after ${r.seconds.toFixed(1)} s`);

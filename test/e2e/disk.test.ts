@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDisk, imageInfo, partition, type BuildDiskResult } from '../../src/disk/index.js';
 import { IbError } from '../../src/errors.js';
-import { bootImage } from '../../src/vm/index.js';
+import { BootError, bootImage } from '../../src/vm/index.js';
 import { baseTree } from '../helpers/base-tree.js';
 
 const SDE = 1700000000;
@@ -151,6 +151,16 @@ describe('bad input', () => {
     expect(e.hint).toMatch(/^use --size \d+M or larger, or omit --size to size the disk from its content$/);
     expect((await readdir(dir)).filter((n) => n.startsWith('.small.raw') || n === 'small.raw')).toEqual([]);
   });
+
+  it('a disk that does not boot: ib boot gives up at the timeout, naming the log', async () => {
+    const blank = join(dir, 'blank.raw');
+    await writeFile(blank, Buffer.alloc(1024 * 1024));
+    const e = await failure(bootImage({ image: blank, firmware: 'bios', timeoutSec: 10 }));
+    expect(e).toBeInstanceOf(BootError);
+    expect(e.message.split('\n')[0]).toBe(`${blank} did not reach "login:" within 10 s`);
+    expect(e.message).toContain(`--- last 40 lines of the console (full log: ${(e as BootError).log}) ---`);
+    expect(existsSync((e as BootError).log)).toBe(true);
+  }, 60_000);
 
   it('an unknown format is a usage error listing the valid ones', async () => {
     const e = await failure(buildDisk({ tree, output: join(dir, 'x.img'), format: 'vdi', seed: 's', sourceDateEpoch: SDE }));
