@@ -1,3 +1,5 @@
+import cliProgress from 'cli-progress';
+
 /**
  * Progress and logs go to stderr; results go to stdout. With `--json` every event is one JSON
  * object per line on stderr, so CI systems and tests can follow a build.
@@ -26,8 +28,36 @@ const color = !process.env.NO_COLOR && process.stderr.isTTY;
 const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
 const yellow = (s: string) => (color ? `\x1b[33m${s}\x1b[0m` : s);
 
+// Byte progress bars on a terminal (one per blob or long task); plain lines elsewhere.
+let bars: cliProgress.MultiBar | undefined;
+const active = new Map<string, cliProgress.SingleBar>();
+
 function write(line: string): void {
-  process.stderr.write(line + '\n');
+  if (bars && active.size > 0) bars.log(line + '\n');
+  else process.stderr.write(line + '\n');
+}
+
+function progress(what: string, done: number, total?: number): void {
+  if (!process.stderr.isTTY || !total) return;
+  bars ??= new cliProgress.MultiBar({
+    stream: process.stderr, hideCursor: true, clearOnComplete: true, stopOnComplete: false, fps: 5,
+    format: '    {what} [{bar}] {percentage}% {size}', barsize: 30,
+  }, cliProgress.Presets.shades_classic);
+  let bar = active.get(what);
+  const label = what.length > 30 ? `${what.slice(0, 16)}…${what.slice(-12)}` : what;
+  if (!bar) {
+    bar = bars.create(total, 0, { what: label.padEnd(30), size: formatBytes(total) });
+    active.set(what, bar);
+  }
+  bar.update(Math.min(done, total), { what: label.padEnd(30), size: formatBytes(total) });
+  if (done >= total) {
+    bars.remove(bar);
+    active.delete(what);
+    if (active.size === 0) {
+      bars.stop();
+      bars = undefined;
+    }
+  }
 }
 
 export function emit(ev: IbEvent): void {
@@ -53,6 +83,7 @@ export function emit(ev: IbEvent): void {
       write(`    blob ${ev.digest.slice(0, 19)} ${ev.cached ? 'cached' : formatBytes(ev.bytes)}`);
       break;
     case 'progress':
+      progress(ev.what, ev.done, ev.total);
       break;
     case 'image':
       write(`image ${ev.ref ?? ''} ${ev.digest}`.replace('  ', ' '));
