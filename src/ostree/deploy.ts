@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { IbError } from '../errors.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import { GRUB_EXEC_ENV } from './grub-exec.js';
+import { commitKargs } from './kargs.js';
 import { OstreeRepo } from './repo.js';
 
 export interface DeployOptions {
@@ -24,7 +25,7 @@ export interface DeployOptions {
   sysroot: string;
   /** The stateroot name (`ostree admin os-init`), e.g. "debian". */
   osName: string;
-  /** Kernel arguments after `root=UUID=… rw`, e.g. ["console=ttyS0,115200"]. */
+  /** Kernel arguments after `root=UUID=… rw` and the image's own (bootc kargs.d), e.g. ["console=ttyS0,115200"]. */
   kargs?: string[];
   rootUuid: string;
   bootUuid: string;
@@ -78,7 +79,7 @@ export async function deploySysroot(o: DeployOptions): Promise<Deployment> {
   await writeFile(join(S, 'boot/grub/grubenv'), emptyGrubenv());
   await symlink('../loader/grub.cfg', join(S, 'boot/grub/grub.cfg'));
 
-  const kargs = [`root=UUID=${o.rootUuid}`, 'rw', ...(o.kargs ?? [])];
+  const kargs = [`root=UUID=${o.rootUuid}`, 'rw', ...(await commitKargs(src, c)), ...(o.kargs ?? [])];
   await run('ostree', ['admin', `--sysroot=${S}`, 'deploy', `--os=${o.osName}`, ...kargs.map((k) => `--karg=${k}`), ref ?? commit], {
     env: {
       OSTREE_GRUB2_EXEC: o.grub2Exec,

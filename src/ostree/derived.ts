@@ -14,7 +14,7 @@ import { IbError } from '../errors.js';
 import type { Run } from '../exec/run.js';
 import { emit } from '../log.js';
 import { extractLayer, type Store } from '../oci/index.js';
-import { flattenLayers } from '../tree/flatten.js';
+import { flattenLayers } from '../tree/index.js';
 import { OstreeRepo } from './repo.js';
 
 export interface DerivedOptions {

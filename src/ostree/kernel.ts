@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError } from '../errors.js';
 import type { Run } from '../exec/run.js';
-import { resolveInRoot, statInRoot } from '../tree/resolve.js';
+import { resolveInRoot, statInRoot } from '../tree/index.js';
 import { runInTree } from './chroot.js';
 
 export const OSTREE_FRAGMENT_HINT =
@@ -85,6 +85,8 @@ export async function initramfsHasOstree(tree: string, initramfs: string, run?: 
 }
 
 /**
+ * The exact dracut call of layers/platform/ostree.yaml (dracut records its arguments inside the
+ * image, so the same flags give the same bytes whether the build or prepareTree ran it).
  * Rebuild the initramfs generic (`--no-hostonly`: it boots on other machines than the build
  * host) with the ostree module, reproducibly (file times from SOURCE_DATE_EPOCH, sorted cpio).
  */
@@ -99,7 +101,7 @@ export async function regenerateInitramfs(
   }
   await runInTree(
     tree,
-    ['dracut', '--force', '--quiet', '--reproducible', '--no-hostonly', '--add', 'ostree', '--kver', version, `/${output}`],
+    ['dracut', '--force', '--reproducible', '--no-hostonly', '--add', 'ostree', '--kver', version, `/${output}`],
     { run: opts.run, env: { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch) } },
   );
 }

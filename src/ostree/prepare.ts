@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { IbError } from '../errors.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import { emit } from '../log.js';
-import { mkdirInRoot, removeInRoot, resolveInRoot, statInRoot, symlinkInRoot, writeFileInRoot } from '../tree/resolve.js';
+import { mkdirInRoot, removeInRoot, resolveInRoot, statInRoot, symlinkInRoot, writeFileInRoot } from '../tree/index.js';
 import { describeType, walk } from './fswalk.js';
 import { checkOstreeBoot, findKernel, initramfsHasOstree, regenerateInitramfs } from './kernel.js';
 import { formatTmpfiles, treeToTmpfiles, type TmpfilesLine } from './tmpfiles.js';

@@ -55,3 +55,14 @@ export async function walkCommit(repo: OstreeRepo, checksum: string): Promise<Co
 export function tarPath(commitPath: string): string {
   return commitPath === 'usr/etc' || commitPath.startsWith('usr/etc/') ? commitPath.slice(4) : commitPath;
 }
+
+/** The files of one directory of a commit (name → content checksum), or undefined if absent. */
+export async function readCommitDir(repo: OstreeRepo, commit: Commit, path: string): Promise<Map<string, string> | undefined> {
+  let tree = await repo.readDirTree(commit.rootContents);
+  for (const name of path.split('/').filter(Boolean)) {
+    const d = tree.dirs.find((x) => x.name === name);
+    if (!d) return undefined;
+    tree = await repo.readDirTree(d.contents);
+  }
+  return new Map(tree.files.map((f) => [f.name, f.checksum]));
+}

@@ -43,7 +43,8 @@ test.each(['bios', 'uefi'] as const)('the deployed commit boots (%s) into its os
     ].join('\n'),
   });
   const out = r.execOutput ?? '';
-  expect(out).toContain(`root=UUID=${disk.rootUuid} rw console=ttyS0,115200 ostree=/ostree/boot.1/debian/`);
+  // The image's own kernel arguments (bootc kargs.d, from the recipe's serial-console layer).
+  expect(out).toContain(`root=UUID=${disk.rootUuid} rw console=tty0 console=ttyS0,115200n8 ostree=/ostree/boot.1/debian/`);
   expect(out).toContain('OSTREE-BOOTED');
   expect(out).toMatch(new RegExp(`\\* debian ${commit}\\.0`));
   expect(out).toContain('../../usr/lib/sysimage/dpkg');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { run } from '../../src/exec/run.js';
 import { ostreeCommit, prepareTree } from '../../src/ostree/index.js';
+import { initramfsHasOstree } from '../../src/ostree/kernel.js';
 import { baseTree } from '../helpers/base-tree.js';
 import { ostreeTree } from '../helpers/ostree-tree.js';
 
@@ -73,6 +74,20 @@ describe('prepareTree', () => {
     expect(existsSync(join(src, `boot/vmlinuz-${k}`))).toBe(true);
     expect(existsSync(join(src, 'etc/os-release'))).toBe(true);
   }, 600_000);
+
+  test('an initramfs is rebuilt in the tree with dracut, reproducibly', async () => {
+    const out = join(work, 'regenerated');
+    const t0 = performance.now();
+    const res = await prepareTree(src, out, { sourceDateEpoch: SDE, initramfs: 'always' });
+    console.log(`prepare with dracut ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    expect(res.initramfsRegenerated).toBe(true);
+    const img = `usr/lib/modules/${res.kernelVersion}/initramfs.img`;
+    expect(await initramfsHasOstree(out, img)).toBe(true);
+    // The helper's tree got its initramfs from the same dracut call (layers/platform/ostree.yaml).
+    expect(sha(join(out, img))).toBe(sha(join(src, `boot/initrd.img-${res.kernelVersion}`)));
+    expect(await readdir(join(out, 'var'))).toEqual([]);
+    await rm(out, { recursive: true, force: true });
+  }, 900_000);
 
   test('an image without ostree-boot is refused before anything is written', async () => {
     const out = join(work, 'never');

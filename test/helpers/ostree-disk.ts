@@ -27,7 +27,7 @@ export async function buildOstreeDisk(o: { repo: string; ref: string; work: stri
   const bootUuid = partition(uuids, 'xbootldr')!.fs!.uuid;
   const sysroot = join(o.work, 'sysroot');
   const deployment = await deploySysroot({
-    repo: o.repo, ref: o.ref, sysroot, osName: 'debian', kargs: ['console=ttyS0,115200'], rootUuid, bootUuid, grub2Exec: o.grub2Exec, grubTimeout: 1,
+    repo: o.repo, ref: o.ref, sysroot, osName: 'debian', rootUuid, bootUuid, grub2Exec: o.grub2Exec, grubTimeout: 1,
   });
   // /boot becomes its own filesystem: move it out of the root's tree, leave the mount point.
   const bootDir = join(o.work, 'boot');

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { run } from '../../src/exec/run.js';
 import { LayerFile } from '../../src/recipe/schema.js';
@@ -30,9 +30,10 @@ const IN_TREE = [
 ].join('\n');
 
 export async function ostreeTree(): Promise<string> {
-  const dir = testCacheDir('trees', 'ostree');
-  if (existsSync(join(dir, 'usr/lib/dracut/modules.d/98ostree'))) return dir;
   const base = await baseTree();
+  // Keyed by the base tree (itself keyed by the base image's digest): a new base, a new tree.
+  const dir = testCacheDir('trees', `ostree-${basename(base)}`);
+  if (existsSync(join(dir, 'usr/lib/dracut/modules.d/98ostree'))) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await run('cp', ['-a', base, tmp]);
