@@ -76,6 +76,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal (or ssh session): without a handler ib died at once and its isolated step
+  // (unshare, apt, dpkg) ran on, orphaned.
+  process.on('SIGHUP', onSignal);
   const program = makeProgram();
   try {
     await program.parseAsync(process.argv);

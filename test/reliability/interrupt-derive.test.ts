@@ -68,7 +68,8 @@ describe('interrupting a package step on the shared base', () => {
 
 describe('interrupting ib derive from', () => {
   const derive = ['derive', 'from', base.tag, '--install', 'hello', '--run', 'sleep 5', '--tag', 'rel/hello:1'];
-  it('SIGINT 1 s into the step, SIGTERM to the group 4 s in; then the derive completes', async () => {
+  it('SIGINT 1 s into the step, SIGTERM to the group 4 s in, SIGHUP (terminal closed) 2 s in; then the derive completes', async () => {
+    await assertStopped(await ibKilled(derive, { when: isEvent('step-started', { step: 'derive' }), delayMs: 2000, signal: 'SIGHUP' }, { cacheDir: cache }));
     await assertStopped(await ibKilled(derive, { when: isEvent('step-started', { step: 'derive' }), delayMs: 1000, signal: 'SIGINT' }, { cacheDir: cache }));
     await assertStopped(await ibKilled(derive, { when: isEvent('step-started', { step: 'derive' }), delayMs: 4000, signal: 'SIGTERM', group: true }, { cacheDir: cache }));
     const r = await ibOk(['--json', ...derive], { cacheDir: cache });

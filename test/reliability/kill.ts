@@ -15,7 +15,7 @@ export interface KillPoint {
   when: ((e: Event, seen: Event[]) => boolean) | 'spawn';
   /** Milliseconds to wait after the event before the signal. */
   delayMs?: number;
-  signal: 'SIGINT' | 'SIGTERM';
+  signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
   /** Send to the whole process group, as a terminal's Ctrl-C does, instead of to ib alone. */
   group?: boolean;
 }

@@ -8,6 +8,19 @@ import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/** Loop devices whose backing file is at or under `dir` (ib makes media without any). */
+export function loopDevicesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const n of existsSync('/sys/block') ? readdirSync('/sys/block') : []) {
+    if (!n.startsWith('loop')) continue;
+    try {
+      const f = readFileSync(`/sys/block/${n}/loop/backing_file`, 'utf8').trim();
+      if (f === dir || f.startsWith(dir + '/')) out.push(`${n}: ${f}`);
+    } catch { /* not attached */ }
+  }
+  return out;
+}
+
 /** Mount points (as /proc/self/mountinfo spells them, octal escapes decoded) at or under `dir`. */
 export function mountsUnder(dir: string): string[] {
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
