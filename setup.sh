@@ -25,6 +25,8 @@ if [ -n "$missing" ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # Not `npm ci`: npm 11 rejects this lock file for lacking other platforms' optional rollup
+  # binaries ("Missing: @rollup/rollup-android-arm-eabi"); `npm install` honours the lock as it is.
+  npm install --no-audit --no-fund
 fi
 npm run build --silent
