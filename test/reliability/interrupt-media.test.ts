@@ -106,7 +106,8 @@ describe('interrupting ib pull', () => {
 describe('interrupting ib export', () => {
   const dir = join(out, 'tree');
   for (const [name, point] of [
-    ['SIGINT to the process group 1.5 s into the copy', { when: 'spawn', delayMs: 1500, signal: 'SIGINT', group: true }],
+    // Once its temp tree (tree.tmp-PID) appears, i.e. while cp copies the merged layers out.
+    ['SIGINT to the process group 0.5 s into the copy', { when: 'spawn', ready: () => readdirSync(out).some((n) => n.startsWith('tree.tmp-')), delayMs: 500, signal: 'SIGINT', group: true }],
   ] as [string, KillPoint][]) {
     it(name, async () => {
       await assertStopped(await ibKilled(['export', base.tag, dir], point, { cacheDir: cache, env }), 10);

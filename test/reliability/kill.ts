@@ -11,8 +11,12 @@ import { IB } from '../helpers/ib.js';
 export type Event = Record<string, unknown>;
 
 export interface KillPoint {
-  /** Fires when this returns true for an event (seen in order); 'spawn': counted from the start. */
+  /**
+   * Fires when this returns true for an event (seen in order); 'spawn': when `ready` (polled)
+   * says so, for commands that emit no events (ib export).
+   */
   when: ((e: Event, seen: Event[]) => boolean) | 'spawn';
+  ready?: () => boolean;
   /** Milliseconds to wait after the event before the signal. */
   delayMs?: number;
   signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
@@ -53,9 +57,14 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
   const guard = setTimeout(() => {
     try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
   }, opts.timeoutMs ?? 240_000);
+  let poll: NodeJS.Timeout | undefined;
   if (point.when === 'spawn') {
-    armed = true;
-    setTimeout(fire, point.delayMs ?? 0);
+    poll = setInterval(() => {
+      if (armed || !(point.ready?.() ?? true)) return;
+      armed = true;
+      clearInterval(poll);
+      setTimeout(fire, point.delayMs ?? 0);
+    }, 50);
   }
   p.stdout.on('data', (d) => (stdout += d));
   p.stderr.on('data', (d: Buffer) => {
@@ -77,6 +86,7 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
     p.on('error', rej);
     p.on('close', (code, sig) => {
       clearTimeout(guard);
+      clearInterval(poll);
       // IB_REL_REPORT=file collects the figures of every kill point (for the issue's table).
       if (process.env.IB_REL_REPORT) appendFileSync(process.env.IB_REL_REPORT, JSON.stringify({ args: args.slice(0, 3), signal: point.signal, group: !!point.group, delayMs: point.delayMs ?? 0, code, exitSeconds: sentAt === undefined ? null : +((performance.now() - sentAt) / 1000).toFixed(2), lastEvent: events.at(-1) }) + '\n');
       res({ pid, code, signalled: sig !== null, exitSeconds: sentAt === undefined ? undefined : (performance.now() - sentAt) / 1000, events, stderr, stdout });
