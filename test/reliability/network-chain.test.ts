@@ -6,7 +6,8 @@
  * only blobs that match their digests. When the faults outlast the retries, ib fails with a
  * clear error in bounded time and leaves no partial blob behind.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -26,7 +27,6 @@ const env = { IB_REGISTRY_TIMEOUT: '2' };
 function layersOnly(name: string): string {
   const dir = join(work, name);
   mkdirSync(dir);
-  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
   execFileSync('cp', ['-al', join(base.cacheDir, 'layers'), dir]);
   return dir;
 }
@@ -52,8 +52,8 @@ describe('build → push → derive from the registry → push → pull through 
   beforeAll(() => {
     builder = join(work, 'builder');
     mkdirSync(builder);
-    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
     execFileSync('cp', ['-al', join(base.cacheDir, 'store'), join(base.cacheDir, 'layers'), builder]);
+    for (const n of readdirSync(join(builder, 'store', '.ingest'))) rmSync(join(builder, 'store', '.ingest', n), { force: true });
     writeFileSync(join(work, 'app.yaml'), `name: rel/app\nfrom: ${base.tag}\nfiles:\n  - path: /etc/motd\n    content: "through faults\\n"\n`);
     writeFileSync(join(work, 'note.txt'), 'derived through faults\n');
   });
@@ -153,7 +153,6 @@ describe('a blob altered in the registry\'s storage', () => {
     const victim = manifest.layers.at(-1)!.digest;
     const hex = victim.slice(7);
     const data = join(reg.storageDir, 'data/docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
-    const { readFileSync } = await import('node:fs');
     const bytes = readFileSync(data);
     for (let i = 0; i < bytes.length; i += 7) bytes[i] = bytes[i]! ^ 0xff;
     writeFileSync(data, bytes);
@@ -164,7 +163,6 @@ describe('a blob altered in the registry\'s storage', () => {
     expect(r.stderr).toContain('hint: the source sent altered content (tampering or corruption); nothing was stored');
     const s = await checkStore(join(cache, 'store'));
     expect(s).toMatchObject({ bad: [], dangling: [], staleIngest: [] });
-    const { existsSync } = await import('node:fs');
     expect(existsSync(join(cache, 'store/blobs/sha256', hex))).toBe(false);
     expect((await ibOk(['images', '--format', 'json'], { cacheDir: cache })).stdout.trim()).toBe('[]');
   });
