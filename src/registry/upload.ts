@@ -57,13 +57,15 @@ export async function uploadBlob(
   const chunkSize = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK);
   const result: UploadResult = { mounted: false, bytes: 0, restarts: 0, resumes: 0 };
   for (let attempt = 1; ; attempt++) {
+    const mount = attempt === 1 && opts.mountFrom && opts.mountFrom !== client.repository ? { digest, from: opts.mountFrom } : undefined;
+    // Outside the restart loop's catch: the connection already retries the POST itself, and
+    // retrying it here too made 5 × 5 POSTs per blob against a registry that keeps failing.
+    const start = await client.startUpload(mount);
+    if (start.mounted) {
+      result.mounted = true;
+      return result;
+    }
     try {
-      const mount = attempt === 1 && opts.mountFrom && opts.mountFrom !== client.repository ? { digest, from: opts.mountFrom } : undefined;
-      const start = await client.startUpload(mount);
-      if (start.mounted) {
-        result.mounted = true;
-        return result;
-      }
       if (src.size <= monolithicMax) {
         await client.finishUpload(start.location, digest, { length: src.size, body: () => src.open(0, src.size) });
         result.bytes += src.size;

@@ -145,6 +145,27 @@ describe('faults that outlast the retries', () => {
   });
 });
 
+describe('uploads that never get through', () => {
+  it('a registry answering 503 to every upload: ib push fails naming the status, in bounded time', async () => {
+    proxy.clearRules();
+    proxy.addRule({ method: 'POST', times: 1000, fault: { respond: { status: 503 } } });
+    proxy.addRule({ method: 'PATCH', times: 1000, fault: { resetAfterBodyBytes: 1000 } });
+    const from = proxy.requests.length;
+    const r = await ib(['push', 'rel/app:1', `${proxy.address}/rel/never:1`], { cacheDir: join(work, 'builder'), env });
+    proxy.clearRules();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: pushing .*: pushing blob sha256:[0-9a-f]{64}: POST http:\/\/.*\/v2\/rel\/never\/blobs\/uploads\/: 503 /);
+    expect(r.seconds).toBeLessThan(20);
+    // Bounded: a handful of attempts per blob, not attempts × attempts.
+    const posts = proxy.requests.slice(from).filter((q) => q.method === 'POST').length;
+    expect(posts).toBeLessThanOrEqual(5 * 3);
+    // (It was 75: the upload loop retried the connection's already-retried POST 5 times, per blob.)
+    // Nothing was published under that name.
+    const tags = await fetch(`http://${reg.address}/v2/rel/never/tags/list`);
+    expect(tags.status).toBe(404);
+  });
+});
+
 describe('a blob altered in the registry\'s storage', () => {
   it('ib derive from the registry fails naming the digest, and stores nothing of it', async () => {
     proxy.clearRules();
