@@ -80,7 +80,9 @@ export async function deploySysroot(o: DeployOptions): Promise<Deployment> {
   await symlink('../loader/grub.cfg', join(S, 'boot/grub/grub.cfg'));
 
   const kargs = [`root=UUID=${o.rootUuid}`, 'rw', ...(await commitKargs(src, c)), ...(o.kargs ?? [])];
-  await run('ostree', ['admin', `--sysroot=${S}`, 'deploy', `--os=${o.osName}`, ...kargs.map((k) => `--karg=${k}`), ref ?? commit], {
+  // --karg replaces an earlier argument with the same key (console=tty0 console=ttyS0 would
+  // keep only the last); --karg-append keeps each one, in order.
+  await run('ostree', ['admin', `--sysroot=${S}`, 'deploy', `--os=${o.osName}`, ...kargs.map((k) => `--karg-append=${k}`), ref ?? commit], {
     env: {
       OSTREE_GRUB2_EXEC: o.grub2Exec,
       [GRUB_EXEC_ENV.bootUuid]: o.bootUuid,

@@ -22,7 +22,7 @@ beforeAll(async () => {
   await ostreeTestCommit(work);
   // What a recipe's kernel.cmdline leaves in the image (bootc's kargs.d): the deployment boots with it.
   mkdirSync(join(work, 'prepared/usr/lib/bootc/kargs.d'), { recursive: true });
-  writeFileSync(join(work, 'prepared/usr/lib/bootc/kargs.d/10-ib.toml'), 'kargs = ["ib.test=1"]\n');
+  writeFileSync(join(work, 'prepared/usr/lib/bootc/kargs.d/10-ib.toml'), 'kargs = ["ib.test=1", "console=tty0"]\n');
   src = await ostreeTestCommit(work);
   shim = await writeGrubExecShim(join(work, 'bin'), [join(ROOT, 'node_modules/.bin/vite-node'), join(ROOT, 'test/helpers/ostree-grub2-exec.ts')]);
 });
@@ -41,7 +41,7 @@ test('deploy writes BLS entries and a grub.cfg that finds /boot by UUID; an offl
   expect(d.path).toBe(join(S, 'ostree/deploy/debian/deploy', `${src.commit}.0`));
   expect(d.entries).toEqual([join(S, 'boot/loader/entries/ostree-1-debian.conf')]);
   const entry = readFileSync(d.entries[0]!, 'utf8');
-  expect(entry).toMatch(/^options root=UUID=6a9f3c1e-0000-4000-8000-000000000001 rw ib\.test=1 console=ttyS0,115200 ostree=\/ostree\/boot\.1\/debian\/[0-9a-f]{64}\/0$/m);
+  expect(entry).toMatch(/^options root=UUID=6a9f3c1e-0000-4000-8000-000000000001 rw ib\.test=1 console=tty0 console=ttyS0,115200 ostree=\/ostree\/boot\.1\/debian\/[0-9a-f]{64}\/0$/m);
   expect(entry).toMatch(/^linux \/ostree\/debian-[0-9a-f]{64}\/vmlinuz-\S+$/m);
 
   // libostree's grub2 backend wrote loader.N/grub.cfg through our program, and /boot/grub/grub.cfg follows /boot/loader.
@@ -51,7 +51,7 @@ test('deploy writes BLS entries and a grub.cfg that finds /boot by UUID; an offl
   expect(cfg).toContain('terminal_output serial console\n');
   expect(cfg).toContain('search --no-floppy --fs-uuid --set=root 6a9f3c1e-0000-4000-8000-000000000002\n');
   expect(cfg.match(/^menuentry /gm)).toHaveLength(1);
-  expect(cfg).toMatch(/^linux \/ostree\/debian-[0-9a-f]{64}\/vmlinuz-\S+ root=UUID=6a9f3c1e-0000-4000-8000-000000000001 rw ib\.test=1 console=ttyS0,115200 ostree=\/ostree\/boot\.1\/debian\//m);
+  expect(cfg).toMatch(/^linux \/ostree\/debian-[0-9a-f]{64}\/vmlinuz-\S+ root=UUID=6a9f3c1e-0000-4000-8000-000000000001 rw ib\.test=1 console=tty0 console=ttyS0,115200 ostree=\/ostree\/boot\.1\/debian\//m);
   expect(cfg).toMatch(/^initrd \/ostree\/debian-[0-9a-f]{64}\/initramfs-\S+\.img$/m);
   expect(readFileSync(join(S, 'boot/grub/grubenv')).equals(emptyGrubenv())).toBe(true);
   const bootDir = (await readdir(join(S, 'boot/ostree')))[0]!;
