@@ -47,10 +47,11 @@ export function registerOstreeCommands(program: Command): void {
     .option('--branch <ref>', 'branch')
     .option('--from-repo', 'REF is an ostree ref or commit in --repo, not an image')
     .option('--max-layers <n>', 'at most this many layers (default 64)', (v) => Number(v))
+    .option('--previous <ref>', 'the last published image: packages keep their layers, so updates stay small')
     .option('--version <v>', 'version metadata')
     .option('--tls-verify <bool>', 'require https when pulling/pushing')
     .option('--authfile <file>', 'credentials file')
-    .action(async (ref: string, o: RepoFlags & { tag?: string; push?: string; fromRepo?: boolean; maxLayers?: number; version?: string }, cmd: Command) => {
+    .action(async (ref: string, o: RepoFlags & { tag?: string; push?: string; fromRepo?: boolean; maxLayers?: number; version?: string; previous?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       const { commitImage } = await import('../deploy/ostree-outputs.js');
       const { encapsulate } = await import('../ostree/index.js');
@@ -67,7 +68,12 @@ export function registerOstreeCommands(program: Command): void {
       }
       const store = await Store.open(cachePaths(undefined, g.store).store);
       const tag = o.tag ?? `${ref.replace(/^docker:\/\//, '').replace(/:[^/:]*$/, '').replace(/@.*$/, '')}:bootable`;
-      const img = await encapsulate({ repo, ref: commitRef, store, tag, maxLayers: o.maxLayers });
+      let previous;
+      if (o.previous) {
+        const { resolveBase } = await import('../build/base.js');
+        previous = (await resolveBase(store, o.previous, { tlsVerify, authfile: o.authfile })).manifest;
+      }
+      const img = await encapsulate({ repo, ref: commitRef, store, tag, maxLayers: o.maxLayers, previous });
       emit({ event: 'image', ref: tag, digest: img.manifest.digest });
       if (o.push) {
         const { pushToRegistry } = await import('../deploy/push.js');
@@ -86,7 +92,7 @@ export function registerOstreeCommands(program: Command): void {
     .option('--authfile <file>', 'credentials file')
     .action(async (ref: string, o: RepoFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
-      const { importContainer } = await import('../ostree/import.js');
+      const { importContainer } = await import('../ostree/index.js');
       const { cachePaths } = await import('../build/cache.js');
       const { Store, readImage } = await import('../oci/index.js');
       const { resolveBase } = await import('../build/base.js');
