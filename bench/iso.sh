@@ -39,7 +39,7 @@ IB="./ib --cache-dir $WORK/ib -q build recipes/debian-minimal.yaml && ./ib --cac
 fresh() {
   case $1 in
     ib*) rm -rf "$WORK/ib" && mkdir -p "$WORK/ib/apt" && ln -s "$CACHE/apt/archives" "$WORK/ib/apt/archives" ;;
-    lb*) unmount_under "$WORK/lb"; rm -rf "$WORK/lb" "$LBCACHE/bootstrap" && mkdir -p "$WORK/lb" && ln -s "$LBCACHE" "$WORK/lb/cache" ;;
+    live-build) unmount_under "$WORK/lb"; rm -rf "$WORK/lb" "$LBCACHE/bootstrap" && mkdir -p "$WORK/lb" && ln -s "$LBCACHE" "$WORK/lb/cache" ;;
   esac
 }
 
@@ -47,7 +47,7 @@ fresh() {
 ./ib --cache-dir "$CACHE" -q build recipes/debian-minimal.yaml >/dev/null
 if [ ! -e "$LBCACHE/.warm" ]; then
   echo "bench: warming live-build's package cache (not measured)" >&2
-  fresh lb; sh -c "$LB" >"$WORK/lb-warm.log" 2>&1 || { tail -30 "$WORK/lb-warm.log" >&2; exit 1; }
+  fresh live-build; sh -c "$LB" >"$WORK/lb-warm.log" 2>&1 || { tail -30 "$WORK/lb-warm.log" >&2; exit 1; }
   touch "$LBCACHE/.warm"
 fi
 PREP=fresh

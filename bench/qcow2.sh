@@ -75,4 +75,4 @@ report "recipe → bootable qcow2, cold (warm .debs)" ib-cold mkosi-cold "mkosi 
 PREP=
 alternate ib-incr "$IB" mkosi-incr "$MK -f build"
 report "recipe → bootable qcow2, incremental (nothing changed)" ib-incr mkosi-incr "mkosi 14"
-ls -l "$WORK/ib.qcow2" "$WORK/mkosi/out/" >&2
+ls -lR "$WORK/ib.qcow2" "$WORK/mkosi/out/" >&2

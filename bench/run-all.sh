@@ -12,8 +12,9 @@ LINES=$(mktemp /tmp/ib-bench-json.XXXXXX)
 trap 'rm -f "$LINES"' EXIT
 export PAIRS
 
+started=$(date -u +%Y-%m-%dT%H:%MZ)
 machine="$(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at start"
-echo "ib benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $machine, PAIRS=$PAIRS, ib $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "ib benchmarks, $started, $machine, PAIRS=$PAIRS, ib $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo
 echo "| workload | ib (median) | peer (median) | ib/peer | ib peak RSS |"
 echo "| --- | --- | --- | --- | --- |"
@@ -25,7 +26,7 @@ for b in $BENCHES; do
     status=1
   fi
 done
-doc=$(awk -v d="$(date -u +%Y-%m-%dT%H:%MZ)" -v m="$machine" -v p="$PAIRS" '
+doc=$(awk -v d="$started" -v m="$machine" -v p="$PAIRS" '
   BEGIN { printf "{\"date\":\"%s\",\"machine\":\"%s\",\"pairs\":%s,\"rows\":[", d, m, p }
   { printf "%s\n  %s", (NR > 1 ? "," : ""), $0 }
   END { print "\n]}" }' "$LINES")
