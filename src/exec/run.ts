@@ -85,7 +85,17 @@ export function commandError(cmd: string, args: readonly string[], r: {
   return new IbError(`\`${formatCommand(cmd, args).slice(0, 300)}\` ${what}${err ? `:\n${tail(err)}` : ''}`);
 }
 
+/**
+ * Nothing new starts once ib is interrupted. execa would spawn it and kill it at once, and an
+ * `unshare --fork` killed before its child had set its parent-death signal left that child
+ * (mmdebstrap) running on, with ib waiting for its output: 40 s after a SIGTERM.
+ */
+function refuseIfInterrupted(cmd: string, args: readonly string[]): void {
+  if (shutdown.signal.aborted) throw commandError(cmd, args, { isCanceled: true });
+}
+
 export const run: Run = async (cmd, args, opts = {}) => {
+  refuseIfInterrupted(cmd, args);
   debug(`+ ${formatCommand(cmd, args)}`);
   const r = await execa(cmd, [...args], {
     cwd: opts.cwd,
@@ -127,6 +137,7 @@ export interface Spawned {
 
 /** Start a process whose stdin/stdout are streamed (tar, zstd, pigz, qemu). */
 export function spawn(cmd: string, args: readonly string[], opts: RunOptions & { stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' | 'inherit' } = {}): Spawned {
+  refuseIfInterrupted(cmd, args);
   debug(`+ ${formatCommand(cmd, args)}`);
   const child: ResultPromise = execa(cmd, [...args], {
     cwd: opts.cwd,
