@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 120_000,
+    // Generous: e2e tests build, squash and boot under TCG on 2 cores; a hang still ends.
+    testTimeout: 900_000,
     hookTimeout: 1_800_000,
     // Two cores: heavy e2e files would only fight each other.
     maxWorkers: 2,
