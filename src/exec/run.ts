@@ -27,6 +27,13 @@ export interface RunOptions {
    * the 3 s grace period.
    */
   killSignal?: 'SIGTERM' | 'SIGKILL';
+  /**
+   * Start the command in a process group of its own and SIGKILL the whole group on a cancel.
+   * For `unshare --fork`: killed in the instant after its fork, before the child has set its
+   * parent-death signal (likely on a loaded machine), the child ran on, orphaned, with ib waiting
+   * for its output. The group holds that child too.
+   */
+  killGroup?: boolean;
 }
 
 export interface RunResult {
@@ -97,10 +104,11 @@ function refuseIfInterrupted(cmd: string, args: readonly string[]): void {
 export const run: Run = async (cmd, args, opts = {}) => {
   refuseIfInterrupted(cmd, args);
   debug(`+ ${formatCommand(cmd, args)}`);
-  const r = await execa(cmd, [...args], {
+  const sub = execa(cmd, [...args], {
     cwd: opts.cwd,
     env: baseEnv(opts.env),
     extendEnv: false,
+    detached: opts.killGroup,
     input: opts.input,
     stdin: opts.input === undefined ? 'ignore' : undefined,
     stdout: opts.inherit ? ['pipe', 'inherit'] : 'pipe',
@@ -114,6 +122,13 @@ export const run: Run = async (cmd, args, opts = {}) => {
     forceKillAfterDelay: 3000,
     timeout: opts.timeoutMs,
   });
+  const killGroup = () => {
+    try {
+      if (sub.pid) process.kill(-sub.pid, 'SIGKILL');
+    } catch { /* already gone */ }
+  };
+  if (opts.killGroup) shutdown.signal.addEventListener('abort', killGroup, { once: true });
+  const r = await sub.finally(() => shutdown.signal.removeEventListener('abort', killGroup));
   const stdoutBuffer = opts.binary ? Buffer.from(r.stdout as unknown as Uint8Array) : undefined;
   const stdout = opts.binary ? '' : String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');

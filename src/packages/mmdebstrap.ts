@@ -48,6 +48,7 @@ export async function bootstrap(o: BootstrapOptions): Promise<void> {
   const r = await run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', 'mmdebstrap', ...mmdebstrapArgs(o)], {
     allowFailure: true,
     killSignal: 'SIGKILL',
+    killGroup: true,
     // INITRD=No: the kernel's initramfs is made once, in the plan's final step.
     env: { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch), INITRD: 'No', DEBIAN_FRONTEND: 'noninteractive' },
   });

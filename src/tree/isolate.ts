@@ -58,7 +58,7 @@ export async function runIsolated<A>(spec: StepSpec<A>, specFile: string, opts: 
   const r = await run('unshare', ['--mount', '--propagation', 'private', '--uts', '--pid', '--fork', '--kill-child', '--', process.execPath, ibEntry(), '__step', specFile], {
     // unshare --fork blocks SIGTERM; SIGKILL takes the whole pid namespace (and its mounts) down
     // at once, and the step's upper dir is thrown away anyway.
-    allowFailure: true, inherit: opts.inherit, killSignal: 'SIGKILL',
+    allowFailure: true, inherit: opts.inherit, killSignal: 'SIGKILL', killGroup: true,
   });
   if (r.exitCode === 0) return;
   const result = await readFile(spec.resultFile, 'utf8').then((t) => JSON.parse(t) as { error?: { message: string; hint?: string } }).catch(() => undefined);

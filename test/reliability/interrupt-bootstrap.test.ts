@@ -42,7 +42,7 @@ describe('interrupting a bootstrap', () => {
       expect(r.stderr).toContain('interrupted');
       expect(r.exitSeconds!).toBeLessThan(5);
       expect(mountsUnder(cache)).toEqual([]);
-      expect(await waitNoProcesses(r.pid, cache)).toEqual([]);
+      expect(await waitNoProcesses(r.pid, cache, 3000, r.tree)).toEqual([]);
       // Nothing of the half-made tree survives: no layer dir, no step record, no layer blob.
       expect(staleTemps(cache).filter((t) => !t.startsWith('tmp/'))).toEqual([]);
       const s = await checkStore(join(cache, 'store'));

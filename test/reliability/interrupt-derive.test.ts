@@ -35,7 +35,7 @@ async function assertStopped(r: Awaited<ReturnType<typeof ibKilled>>): Promise<v
   expect(r.stderr).toMatch(/error: .*interrupted/);
   expect(r.exitSeconds!).toBeLessThan(5);
   expect(mountsUnder(cache)).toEqual([]);
-  expect(await waitNoProcesses(r.pid, cache)).toEqual([]);
+  expect(await waitNoProcesses(r.pid, cache, 3000, r.tree)).toEqual([]);
   const s = await checkStore(join(cache, 'store'));
   expect(s.bad).toEqual([]);
   expect(s.dangling).toEqual([]);

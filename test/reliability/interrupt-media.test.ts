@@ -40,7 +40,7 @@ async function assertStopped(r: KilledRun, maxSeconds = 5): Promise<void> {
   expect(r.exitSeconds!).toBeLessThan(maxSeconds);
   expect(mountsUnder(work)).toEqual([]);
   expect(loopDevicesUnder(work)).toEqual([]);
-  expect(await waitNoProcesses(r.pid, work)).toEqual([]);
+  expect(await waitNoProcesses(r.pid, work, 3000, r.tree)).toEqual([]);
   expect(readdirSync(out)).toEqual([]);
   expect(readdirSync(tmp)).toEqual([]);
   expect(staleTemps(cache)).toEqual([]);

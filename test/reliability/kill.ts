@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { IB } from '../helpers/ib.js';
+import { processTree } from './leftovers.js';
 
 export type Event = Record<string, unknown>;
 
@@ -30,6 +31,8 @@ export interface KilledRun {
   signalled: boolean;
   /** Seconds from the signal to ib's exit (undefined if the point was never reached). */
   exitSeconds?: number;
+  /** ib's process tree (pids and their sessions) when the signal was sent. */
+  tree?: { pids: number[]; sids: number[] };
   events: Event[];
   stderr: string;
   stdout: string;
@@ -45,10 +48,12 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
   let stdout = '';
   let partial = '';
   let sentAt: number | undefined;
+  let tree: { pids: number[]; sids: number[] } | undefined;
   let armed = false;
   const fire = () => {
     if (sentAt !== undefined) return;
     sentAt = performance.now();
+    tree = processTree(pid);
     try {
       process.kill(point.group ? -pid : pid, point.signal);
     } catch { /* already gone */ }
@@ -89,7 +94,7 @@ export function ibKilled(args: string[], point: KillPoint, opts: { cacheDir: str
       clearInterval(poll);
       // IB_REL_REPORT=file collects the figures of every kill point (for the table).
       if (process.env.IB_REL_REPORT) appendFileSync(process.env.IB_REL_REPORT, JSON.stringify({ args: args.slice(0, 3), signal: point.signal, group: !!point.group, delayMs: point.delayMs ?? 0, code, exitSeconds: sentAt === undefined ? null : +((performance.now() - sentAt) / 1000).toFixed(2), lastEvent: events.at(-1) }) + '\n');
-      res({ pid, code, signalled: sig !== null, exitSeconds: sentAt === undefined ? undefined : (performance.now() - sentAt) / 1000, events, stderr, stdout });
+      res({ pid, tree, code, signalled: sig !== null, exitSeconds: sentAt === undefined ? undefined : (performance.now() - sentAt) / 1000, events, stderr, stdout });
     });
   });
 }

@@ -31,6 +31,7 @@ export function mountsUnder(dir: string): string[] {
 
 export interface Proc {
   pid: number;
+  ppid: number;
   sid: number;
   cmdline: string;
 }
@@ -45,22 +46,40 @@ export function processes(): Proc[] {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cmdline = readFileSync(`/proc/${n}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
       if (f[0] === 'Z') continue;
-      out.push({ pid: Number(n), sid: Number(f[3]), cmdline });
+      out.push({ pid: Number(n), ppid: Number(f[1]), sid: Number(f[3]), cmdline });
     } catch { /* exited meanwhile */ }
   }
   return out;
 }
 
-/** Live processes of session `sid` (ib started with setsid) or whose command line names `needle`. */
-export function leftoverProcesses(sid: number, needle: string): Proc[] {
-  return processes().filter((p) => p.pid !== process.pid && (p.sid === sid || p.cmdline.includes(needle)));
+/** `pid` and every process below it, with the sessions they are in (ib runs steps in their own). */
+export function processTree(pid: number): { pids: number[]; sids: number[] } {
+  const all = processes();
+  const pids = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of all) if (pids.has(p.ppid) && !pids.has(p.pid)) { pids.add(p.pid); grew = true; }
+  }
+  const sids = new Set(all.filter((p) => pids.has(p.pid)).map((p) => p.sid));
+  return { pids: [...pids], sids: [...sids] };
+}
+
+/**
+ * Live processes of session `sid` (ib started with setsid), of the process tree seen when the
+ * signal was sent (`tree`: pids and their sessions, which catches orphans reparented to init),
+ * or whose command line names `needle`.
+ */
+export function leftoverProcesses(sid: number, needle: string, tree?: { pids: number[]; sids: number[] }): Proc[] {
+  const pids = new Set(tree?.pids ?? []);
+  const sids = new Set([sid, ...(tree?.sids ?? [])]);
+  return processes().filter((p) => p.pid !== process.pid && (sids.has(p.sid) || pids.has(p.pid) || p.cmdline.includes(needle)));
 }
 
 /** Poll briefly: a process killed with SIGKILL may take a moment to be reaped. */
-export async function waitNoProcesses(sid: number, needle: string, ms = 3000): Promise<Proc[]> {
+export async function waitNoProcesses(sid: number, needle: string, ms = 3000, tree?: { pids: number[]; sids: number[] }): Promise<Proc[]> {
   const end = Date.now() + ms;
   for (;;) {
-    const left = leftoverProcesses(sid, needle);
+    const left = leftoverProcesses(sid, needle, tree);
     if (left.length === 0 || Date.now() > end) return left;
     await new Promise((r) => setTimeout(r, 100));
   }
