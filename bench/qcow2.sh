@@ -10,8 +10,8 @@
 # mkosi fetches only from the Debian mirror: mkosi 14 writes a bookworm-security source pointing at
 # https://security.debian.org (not the mirror; unreachable here) and then runs apt-get update; a
 # skeleton tree, copied in between those two for Debian, replaces that file with a comment.
-# (LocalMirror= would avoid it too, but its [trusted=yes] duplicate of the main source makes
-# apt-get update fail with exit 100.)
+# (With LocalMirror= instead, mkosi's apt-get update exited 100 here, most likely on the
+# [trusted=yes] duplicate of the main source it adds.)
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
