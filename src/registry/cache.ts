@@ -13,7 +13,8 @@ import { IbError, wrap } from '../errors.js';
 import { emit } from '../log.js';
 import { canonicalJson, sha256, Digest, Manifest, MediaType, type Descriptor } from '../oci/index.js';
 import { RepoClient } from './client.js';
-import { RegistrySession } from './connection.js';
+import type { RegistrySession } from './connection.js';
+import { withSession } from './transfer.js';
 import { RegistryError } from './errors.js';
 import { remoteBlobStream } from './pull.js';
 import { pushStoreBlobs, type PushTuning } from './push.js';
@@ -43,15 +44,6 @@ function cacheRef(ref: string | DockerRef): DockerRef {
   return typeof ref === 'string' ? parseDockerRef(ref) : ref;
 }
 
-async function withSession<T>(opts: CacheOptions, fn: (s: RegistrySession) => Promise<T>): Promise<T> {
-  if (opts.session) return fn(opts.session);
-  const s = new RegistrySession(opts);
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
 
 async function readCache(client: RepoClient, ref: DockerRef): Promise<Map<string, CacheStep>> {
   const out = new Map<string, CacheStep>();
