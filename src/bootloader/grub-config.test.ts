@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { embeddedConfig, grubConfig, kernelCmdline, quote } from './grub-config.js';
+import { embeddedConfig, grubConfig, kernelCmdline, quote, uniqueKargs } from './grub-config.js';
 
 describe('grub config', () => {
   it('embeds a search and a prefix', () => {
@@ -32,6 +32,9 @@ describe('grub config', () => {
   it('puts the serial console last so it becomes /dev/console', () => {
     expect(kernelCmdline('UUID=x', ['quiet'])).toBe('root=UUID=x ro console=tty0 console=ttyS0,115200n8 quiet');
     expect(kernelCmdline('LABEL=r', [], { ro: false })).toBe('root=LABEL=r rw console=tty0 console=ttyS0,115200n8');
+    // An image whose kargs.d repeats ib's console defaults says each once, in its own order.
+    expect(kernelCmdline('UUID=x', ['console=ttyS0,115200n8', 'console=tty0'])).toBe('root=UUID=x ro console=ttyS0,115200n8 console=tty0');
+    expect(uniqueKargs(['a', 'b', 'a', 'c', 'b'])).toEqual(['a', 'c', 'b']);
   });
 
   it('quotes only what needs it', () => {

@@ -61,5 +61,13 @@ export function grubConfig(opts: GrubConfigOptions): string {
 export const CONSOLE_KARGS = ['console=tty0', 'console=ttyS0,115200n8'] as const;
 
 export function kernelCmdline(root: string, extra: readonly string[] = [], opts: { ro?: boolean } = {}): string {
-  return [`root=${root}`, (opts.ro ?? true) ? 'ro' : 'rw', ...CONSOLE_KARGS, ...extra].join(' ');
+  return uniqueKargs([`root=${root}`, (opts.ro ?? true) ? 'ro' : 'rw', ...CONSOLE_KARGS, ...extra]).join(' ');
+}
+
+/**
+ * Drop repeats of the very same argument (ib's console defaults, the image's kargs.d and --karg
+ * often agree), keeping the last one: order matters for console=, and the later source wins it.
+ */
+export function uniqueKargs(kargs: readonly string[]): string[] {
+  return kargs.filter((k, i) => kargs.lastIndexOf(k) === i);
 }

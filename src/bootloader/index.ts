@@ -15,7 +15,7 @@ export {
   type GrubFormat, type GrubImageRequest,
 } from './grub-image.js';
 export {
-  embeddedConfig, grubConfig, kernelCmdline, quote, CONSOLE_KARGS,
+  embeddedConfig, grubConfig, kernelCmdline, quote, uniqueKargs, CONSOLE_KARGS,
   type GrubSearch, type MenuEntry, type GrubConfigOptions,
 } from './grub-config.js';
 export { installBiosBoot, patchBiosImages, type BiosInstall } from './bios.js';

@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cachePaths, resolveBase } from '../build/index.js';
+import { CONSOLE_KARGS } from '../bootloader/index.js';
 import type { BuildDiskResult } from '../disk/index.js';
 import { phase } from '../log.js';
 import { readImage, Store } from '../oci/index.js';
@@ -46,7 +47,7 @@ export async function buildOstreeDiskFromImage(ref: string, o: OstreeDiskOptions
     const shim = await writeGrubExecShim(join(work, 'bin'), [process.execPath, ibEntry(), '__ostree-grub2-exec', '--']);
     const sysroot = join(work, 'sysroot');
     await phase('deploying to a sysroot', () => deploySysroot({
-      repo, ref: branch, sysroot, osName: o.osName ?? 'debian', kargs: ['console=tty0', 'console=ttyS0,115200n8', ...(o.kargs ?? [])],
+      repo, ref: branch, sysroot, osName: o.osName ?? 'debian', kargs: [...CONSOLE_KARGS, ...(o.kargs ?? [])],
       rootUuid: ids.rootUuid, bootUuid: ids.bootUuid, grub2Exec: shim,
     }));
     const created = base.config.created ? Math.floor(Date.parse(base.config.created) / 1000) : 0;

@@ -13,7 +13,7 @@ import { IbError, UsageError, wrap } from '../errors.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import { emit, formatBytes, phase } from '../log.js';
 import {
-  CONSOLE_KARGS, copyGrubModules, embeddedConfig, findKernel, grubConfig, grubModules, makeGrubImage, type KernelFiles,
+  CONSOLE_KARGS, copyGrubModules, embeddedConfig, findKernel, grubConfig, grubModules, makeGrubImage, uniqueKargs, type KernelFiles,
 } from '../bootloader/index.js';
 import { MiB, Stage, TreeView, deriveVolumeId, makeVfat } from '../disk/index.js';
 import { liveBootSupport } from './live-boot.js';
@@ -79,7 +79,7 @@ export async function buildIso(opts: BuildIsoOptions): Promise<BuildIsoResult> {
     const root = view.path;
     const kernel = findKernel(root, opts.tree);
     const live = liveBootSupport(root, opts.tree);
-    const cmdline = [...live.kargs, ...CONSOLE_KARGS, ...(opts.kargs ?? [])].join(' ');
+    const cmdline = uniqueKargs([...live.kargs, ...CONSOLE_KARGS, ...(opts.kargs ?? [])]).join(' ');
     const stage = new Stage(join(work, 'iso'), undefined, opts.sourceDateEpoch);
     const squashfs = stage.path('live/filesystem.squashfs');
     await stage.mkdir('live');

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { uniqueKargs } from '../bootloader/index.js';
 import { IbError } from '../errors.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import { GRUB_EXEC_ENV } from './grub-exec.js';
@@ -25,7 +26,7 @@ export interface DeployOptions {
   sysroot: string;
   /** The stateroot name (`ostree admin os-init`), e.g. "debian". */
   osName: string;
-  /** Kernel arguments after `root=UUID=… rw` and the image's own (bootc kargs.d), e.g. ["console=ttyS0,115200"]. */
+  /** Kernel arguments after `root=UUID=… rw` and the image's own (bootc kargs.d), e.g. ["console=ttyS0,115200"]; exact repeats are dropped. */
   kargs?: string[];
   rootUuid: string;
   bootUuid: string;
@@ -79,7 +80,7 @@ export async function deploySysroot(o: DeployOptions): Promise<Deployment> {
   await writeFile(join(S, 'boot/grub/grubenv'), emptyGrubenv());
   await symlink('../loader/grub.cfg', join(S, 'boot/grub/grub.cfg'));
 
-  const kargs = [`root=UUID=${o.rootUuid}`, 'rw', ...(await commitKargs(src, c)), ...(o.kargs ?? [])];
+  const kargs = uniqueKargs([`root=UUID=${o.rootUuid}`, 'rw', ...(await commitKargs(src, c)), ...(o.kargs ?? [])]);
   // --karg replaces an earlier argument with the same key (console=tty0 console=ttyS0 would
   // keep only the last); --karg-append keeps each one, in order.
   await run('ostree', ['admin', `--sysroot=${S}`, 'deploy', `--os=${o.osName}`, ...kargs.map((k) => `--karg-append=${k}`), ref ?? commit], {

@@ -56,7 +56,8 @@ describe('ostree qcow2', () => {
       });
       console.log(`ostree ${firmware}: login after ${r.seconds.toFixed(1)} s`);
       const [cmdline, booted, bootUuid, rootUuid] = r.exec!.output.trim().split('\n');
-      expect(cmdline).toMatch(new RegExp(`root=UUID=${ids.rootUuid} rw console=ttyS0,115200n8 ostree=/ostree/boot\\.1/debian/[0-9a-f]{64}/0$`));
+      // The image's kargs.d (console=tty0 console=ttyS0,…) and the deploy's console= agree: said once.
+      expect(cmdline).toMatch(new RegExp(`root=UUID=${ids.rootUuid} rw console=tty0 console=ttyS0,115200n8 ostree=/ostree/boot\\.1/debian/[0-9a-f]{64}/0$`));
       expect(booted).toBe('ostree-booted');
       expect(bootUuid).toBe(ids.bootUuid);
       expect(rootUuid).toBe(ids.rootUuid);
