@@ -16,17 +16,30 @@ export function registerMediaCommands(program: Command): void {
   program
     .command('disk <ref>')
     .description('make a bootable disk image (GPT, ext4 root, GRUB for BIOS and UEFI) from an image')
-    .requiredOption('-o, --output <file>', 'the disk image to write')
+    .option('-o, --output <file>', 'the disk image to write (with --update: where the updated disk goes, default DISK itself)')
     .option('--format <fmt>', 'raw, qcow2, vmdk or vhd (default: from the file name, else qcow2)')
     .option('--size <size>', 'disk size, e.g. 4G (default: the tree plus headroom; the root grows on first boot)')
     .option('--boot <list>', 'firmware to support: bios,uefi', parseBoot, ['bios', 'uefi'])
     .option('--karg <arg>', 'extra kernel argument (repeatable)', many)
     .option('--ostree', 'deploy the image\'s ostree commit (an ostree-native container, or a plain image committed on the fly) with a separate /boot, upgradable in place')
     .option('--os <name>', 'ostree stateroot name (with --ostree)', 'debian')
+    .option('--update <disk>', 'with --ostree: deploy the image onto this existing ostree disk offline; the disk\'s current deployment stays as the rollback (second menu entry)')
     .option('--tls-verify <bool>', 'require https when pulling (default true except for localhost)')
     .option('--authfile <file>', 'credentials file')
-    .action(async (ref: string, o: { output: string; format?: string; size?: string; boot: ('bios' | 'uefi')[]; karg?: string[]; ostree?: boolean; os: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
+    .action(async (ref: string, o: { output?: string; format?: string; size?: string; boot: ('bios' | 'uefi')[]; karg?: string[]; ostree?: boolean; os: string; update?: string; tlsVerify?: string; authfile?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
+      if (o.update) {
+        if (!o.ostree) throw new UsageError('--update works on ostree disks only', { hint: `ib disk ${ref} --ostree --update ${o.update}` });
+        for (const [flag, set] of [['--size', o.size], ['--karg', o.karg], ['--format', o.format]] as const) {
+          if (set) throw new UsageError(`${flag} cannot be used with --update`, { hint: 'the disk keeps its size, format and kernel arguments; make a new disk to change them' });
+        }
+        const { updateOstreeDisk } = await import('../deploy/ostree-update.js');
+        const res = await updateOstreeDisk(o.update, ref, { store: g.store, tlsVerify: tlsVerifyFlag(o.tlsVerify), authfile: o.authfile, output: o.output, osName: o.os });
+        process.stderr.write(res.unchanged ? `${res.output} already boots ${res.commit}\n` : `updated ${res.output}: boots ${res.commit} by default (${res.seconds.toFixed(1)}s)\n`);
+        process.stdout.write(`${res.output}\n`);
+        return;
+      }
+      if (!o.output) throw new UsageError('the disk to write is missing', { hint: `ib disk ${ref} -o disk.qcow2` });
       if (o.ostree) {
         const { buildOstreeDiskFromImage } = await import('../deploy/ostree-disk.js');
         const output = resolve(o.output);

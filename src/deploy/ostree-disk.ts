@@ -24,10 +24,12 @@ export interface OstreeDiskOptions extends ImageTreeOptions {
   osName?: string;
 }
 
-export async function buildOstreeDiskFromImage(ref: string, o: OstreeDiskOptions): Promise<BuildDiskResult> {
+/**
+ * The image's ostree commit in ib's repo: imported from an ostree-native container, or committed
+ * from a plain image (both cached: the same image gives the same commit).
+ */
+export async function ostreeCommitOfImage(ref: string, o: ImageTreeOptions) {
   const { importContainer } = await import('../ostree/import.js');
-  const { deploySysroot, writeGrubExecShim } = await import('../ostree/index.js');
-  const { buildDisk, diskIdentifiers } = await import('../disk/index.js');
   const paths = cachePaths(undefined, o.store);
   const store = await Store.open(paths.store);
   const base = await resolveBase(store, ref, o);
@@ -40,6 +42,13 @@ export async function buildOstreeDiskFromImage(ref: string, o: OstreeDiskOptions
   } else {
     branch = (await commitImage(ref, { repo }, o)).branch;
   }
+  return { repo, branch, base, paths };
+}
+
+export async function buildOstreeDiskFromImage(ref: string, o: OstreeDiskOptions): Promise<BuildDiskResult> {
+  const { deploySysroot, writeGrubExecShim } = await import('../ostree/index.js');
+  const { buildDisk, diskIdentifiers } = await import('../disk/index.js');
+  const { repo, branch, base, paths } = await ostreeCommitOfImage(ref, o);
   const seed = `${base.ref}@${base.manifestDigest}`;
   const ids = diskIdentifiers(seed);
   const work = await mkdtemp(join(paths.tmp, `ostree-disk-${process.pid}-`));

@@ -4,14 +4,14 @@
  * reading is enough to change it: under relatime the first read of a file, a readdir or a readlink
  * rewrites its atime (overlayfs opens lower files with O_NOATIME, but readlink through it still
  * touched the lower symlinks here). So the tree is bind-mounted `ro,noatime` inside a private mount
- * namespace held open by a sleeping child; ib reads it through `/proc/<pid>/root/…` and runs tools
- * in it with nsenter. An overlay can lay a staging dir (fstab, GRUB's files) over the tree. The
- * child runs under `setpriv --pdeathsig KILL`: if ib dies, the namespace and its mounts go too.
+ * namespace (exec/mount-ns.ts); ib reads it through `path` and runs tools in it with `exec`. An
+ * overlay can lay a staging dir (fstab, GRUB's files) over the tree.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError } from '../errors.js';
-import { run as defaultRun, spawn, type Run, type RunOptions, type RunResult, type Spawned } from '../exec/run.js';
+import { MountNamespace } from '../exec/mount-ns.js';
+import type { Run, RunOptions, RunResult, Spawned } from '../exec/run.js';
 
 /** overlayfs splits lowerdir on ':' and option lists on ','; escape both in paths. */
 function escapeOverlayPath(p: string): string {
@@ -24,31 +24,13 @@ export class TreeView {
   private constructor(
     readonly tree: string,
     private readonly workDir: string,
-    private readonly pid: number,
-    private readonly holder: Spawned,
-    private readonly run: Run,
+    private readonly ns: MountNamespace,
   ) {}
 
   /** `workDir`: a private scratch dir; the mount points are made inside it. */
   static async open(tree: string, workDir: string, opts: { run?: Run } = {}): Promise<TreeView> {
-    const run = opts.run ?? defaultRun;
     await mkdir(join(workDir, 'view'), { recursive: true });
-    // `exec` keeps one pid from setpriv to sleep, so $$ is the namespace holder.
-    const holder = spawn('setpriv', [
-      '--pdeathsig', 'KILL', '--', 'unshare', '--mount', '--propagation', 'private', '--',
-      'sh', '-c', 'echo $$; exec sleep infinity',
-    ]);
-    holder.done.catch(() => undefined);
-    const pid = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      holder.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const line = out.split('\n')[0];
-        if (out.includes('\n') && line) resolve(Number(line));
-      });
-      holder.done.then(() => reject(new IbError('the mount namespace for the tree view exited early')), reject);
-    });
-    const view = new TreeView(tree, workDir, pid, holder, run);
+    const view = new TreeView(tree, workDir, await MountNamespace.open(opts));
     try {
       await view.exec('mount', ['--bind', '-o', 'ro,noatime', tree, view.inside]);
     } catch (e) {
@@ -65,7 +47,7 @@ export class TreeView {
 
   /** The view's path for this process: read the tree through it. */
   get path(): string {
-    return `/proc/${this.pid}/root${this.inside}`;
+    return this.ns.outside(this.inside);
   }
 
   /** Lay `stageDir` over the tree; `inside`/`path` then show the merged tree. */
@@ -80,17 +62,16 @@ export class TreeView {
 
   /** Run a command inside the view's mount namespace. */
   exec(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return this.run('nsenter', ['--target', String(this.pid), '--mount', '--', cmd, ...args], opts);
+    return this.ns.exec(cmd, args, opts);
   }
 
   /** Start a command inside the view's namespace with its output streamed (progress bars). */
   spawn(cmd: string, args: readonly string[], opts: RunOptions & { stdout?: 'pipe' | 'ignore' } = {}): Spawned {
-    return spawn('nsenter', ['--target', String(this.pid), '--mount', '--', cmd, ...args], opts);
+    return this.ns.spawn(cmd, args, opts);
   }
 
-  async close(): Promise<void> {
-    this.holder.kill();
-    await this.holder.done.catch(() => undefined);
+  close(): Promise<void> {
+    return this.ns.close();
   }
 }
 

@@ -108,8 +108,9 @@ export async function deploySysroot(o: DeployOptions): Promise<Deployment> {
 }
 
 export interface UpgradeOptions {
-  /** Repository holding the new commit of `ref`. */
+  /** Repository holding the new commit. */
   repo: string;
+  /** Its ref (or checksum): the deployed system's origin from now on, so any ref works. */
   ref: string;
   sysroot: string;
   osName: string;
@@ -120,19 +121,33 @@ export interface UpgradeOptions {
 }
 
 /**
- * Offline upgrade of a sysroot made by deploySysroot (before its filesystems are built): pull
- * the ref's new commit and deploy it on top; the previous deployment stays as the rollback.
+ * Offline upgrade of a deployed sysroot (a directory from deploySysroot, or a disk's filesystems
+ * mounted as one): pull the new commit and deploy it as the default; the previous default stays
+ * as the rollback (libostree keeps the merge deployment), its kernel arguments carry over, and
+ * /etc is merged three-way as on a live system. `unchanged` when that commit is already the default.
  */
-export async function upgradeSysroot(o: UpgradeOptions): Promise<Deployment> {
+export async function upgradeSysroot(o: UpgradeOptions): Promise<Deployment & { unchanged: boolean }> {
   const run = o.run ?? defaultRun;
   const S = o.sysroot;
   const commit = await (await OstreeRepo.open(o.repo)).resolveRev(o.ref);
+  const deployDir = join(S, 'ostree/deploy', o.osName, 'deploy');
+  if (!existsSync(deployDir)) {
+    throw new IbError(`${S} has no stateroot "${o.osName}" (no ${deployDir})`, { hint: 'name the stateroot the disk was made with (--os)' });
+  }
+  const listEntries = async () => (await readdir(join(S, 'boot/loader/entries'))).sort().map((e) => join(S, 'boot/loader/entries', e));
+  const path = join(deployDir, `${commit}.0`);
+  if (existsSync(path) && (await defaultDeployment(S, run)) === `${commit}.0`) return { commit, path, entries: await listEntries(), unchanged: true };
   await run('ostree', [`--repo=${join(S, 'ostree/repo')}`, 'pull-local', o.repo, o.ref]);
-  await run('ostree', ['admin', `--sysroot=${S}`, 'upgrade', `--os=${o.osName}`], {
+  await run('ostree', ['admin', `--sysroot=${S}`, 'deploy', `--os=${o.osName}`, o.ref], {
     env: { OSTREE_GRUB2_EXEC: o.grub2Exec, [GRUB_EXEC_ENV.bootUuid]: o.bootUuid, [GRUB_EXEC_ENV.timeout]: String(o.grubTimeout ?? 3) },
   });
-  const path = join(S, 'ostree/deploy', o.osName, 'deploy', `${commit}.0`);
-  if (!existsSync(path)) throw new IbError(`ostree admin upgrade did not deploy ${commit}`, { hint: `is ${o.ref} in ${o.repo} newer than the deployed commit?` });
-  const entries = (await readdir(join(S, 'boot/loader/entries'))).sort().map((e) => join(S, 'boot/loader/entries', e));
-  return { commit, path, entries };
+  if (!existsSync(path)) throw new IbError(`ostree admin deploy did not deploy ${commit} into ${S}`);
+  return { commit, path, entries: await listEntries(), unchanged: false };
+}
+
+/** `COMMIT.SERIAL` of the deployment the bootloader starts by default: `ostree admin status` lists it first. */
+async function defaultDeployment(S: string, run: Run): Promise<string | undefined> {
+  const r = await run('ostree', ['admin', `--sysroot=${S}`, 'status']);
+  const m = /^[*\s]*\S+ ([0-9a-f]{64}\.\d+)/m.exec(r.stdout);
+  return m?.[1];
 }
