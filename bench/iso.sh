@@ -1,6 +1,6 @@
 #!/bin/sh
-# Recipe → live ISO: `ib build recipes/debian-minimal.yaml` + `ib iso IMAGE -o x.iso` (ib adds
-# live-boot itself; squashfs zstd, GRUB BIOS+UEFI, hybrid) from an empty build cache and store vs
+# Recipe → live ISO: `ib build recipes/debian-live.yaml` (debian-minimal's layers + live-boot, and
+# `outputs: {iso: …}`: squashfs zstd, GRUB BIOS+UEFI, hybrid) from an empty build cache and store vs
 # live-build (`lb config` + `lb build`, iso-hybrid, squashfs zstd) of the same package set plus
 # live-boot, alternating A B A B (PAIRS, default 3). Both keep a warm .deb cache (live-build's
 # cache/packages.* persist in the bench cache). live-build's bootstrap-stage cache stays on (its
@@ -35,7 +35,7 @@ LB="cd $WORK/lb && lb config --distribution bookworm --archive-areas main --mode
   --win32-loader false --zsync false --checksums none \
   --chroot-squashfs-compression-type zstd --cache-packages true --cache-stages bootstrap && \
   echo '$PKGS' | tr ' ' '\n' > config/package-lists/ib.list.chroot && lb build"
-IB="./ib --cache-dir $WORK/ib -q build recipes/debian-minimal.yaml && ./ib --cache-dir $WORK/ib -q iso debian-minimal:latest -o $WORK/ib.iso"
+IB="cd $WORK && $PWD/ib --cache-dir $WORK/ib -q build $PWD/recipes/debian-live.yaml && mv debian-live.iso ib.iso"
 fresh() {
   case $1 in
     ib*) rm -rf "$WORK/ib" && mkdir -p "$WORK/ib/apt" && ln -s "$CACHE/apt/archives" "$WORK/ib/apt/archives" ;;
@@ -44,7 +44,7 @@ fresh() {
 }
 
 # Warm the .deb caches once (not measured): ib's bench cache; live-build's on its first run here.
-./ib --cache-dir "$CACHE" -q build recipes/debian-minimal.yaml >/dev/null
+./ib --cache-dir "$CACHE" -q build --no-outputs recipes/debian-live.yaml >/dev/null
 if [ ! -e "$LBCACHE/.warm" ]; then
   echo "bench: warming live-build's package cache (not measured)" >&2
   fresh live-build; sh -c "$LB" >"$WORK/lb-warm.log" 2>&1 || { tail -30 "$WORK/lb-warm.log" >&2; exit 1; }

@@ -11,7 +11,7 @@ import { run } from '../exec/run.js';
 import { detectPackageManager, sourcesFile } from '../packages/index.js';
 import type { LayerBody } from '../recipe/schema.js';
 import {
-  applyCustomizations, finalizeInstantiation, mountStepRoot, releaseStepRoot, removeInRoot, resolveInRoot, stepPath, symlinkInRoot, writeFileInRoot, writeStepResult,
+  applyCustomizations, confinedRun, finalizeInstantiation, mountStepRoot, releaseStepRoot, removeInRoot, resolveInRoot, stepPath, symlinkInRoot, writeFileInRoot, writeStepResult,
   type StepSpec,
 } from '../tree/index.js';
 
@@ -20,6 +20,9 @@ export type StepAction =
   | { kind: 'initramfs'; sourceDateEpoch: number };
 
 export const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
+/** How the tree's own programs run: chrooted, with the capabilities of a container (isolate.ts). */
+const inTree = confinedRun(run);
 
 export function chrootEnv(sde: number, stubs: boolean): Record<string, string> {
   return {
@@ -86,11 +89,11 @@ async function layerStep(root: string, a: Extract<StepAction, { kind: 'layer' }>
     await applyRepositories(root, b, a.baseDir);
     if (b.packages && (b.packages.install.length > 0 || b.packages.remove.length > 0)) {
       const pm = detectPackageManager(root);
-      await pm.apply(root, { install: b.packages.install, remove: b.packages.remove }, { env });
+      await pm.apply(root, { install: b.packages.install, remove: b.packages.remove }, { env, run: inTree });
     }
-    await applyCustomizations(root, b, { baseDir: a.baseDir, sourceDateEpoch: a.sourceDateEpoch });
+    await applyCustomizations(root, b, { baseDir: a.baseDir, sourceDateEpoch: a.sourceDateEpoch, run: inTree });
     for (const [i, snippet] of b.run.entries()) {
-      const r = await run('chroot', [root, '/bin/sh', '-ec', snippet], { env, allowFailure: true });
+      const r = await inTree('chroot', [root, '/bin/sh', '-ec', snippet], { env, allowFailure: true });
       if (r.exitCode !== 0) {
         const out = (r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n');
         throw new IbError(`run[${i}] exited with code ${r.exitCode}: ${snippet.split('\n')[0]!.slice(0, 80)}${out ? `\n${out}` : ''}`, {
@@ -118,10 +121,10 @@ async function initramfsStep(root: string, a: Extract<StepAction, { kind: 'initr
   const hasIt = existsSync(join(root, 'usr/sbin/update-initramfs'));
   for (const kver of kernelVersions(root)) {
     if (hasDracut) {
-      await run('chroot', [root, 'dracut', '--force', '--reproducible', '--kver', kver, `/boot/initrd.img-${kver}`], { env });
+      await inTree('chroot', [root, 'dracut', '--force', '--reproducible', '--kver', kver, `/boot/initrd.img-${kver}`], { env });
     } else if (hasIt) {
       const exists = existsSync(join(root, 'boot', `initrd.img-${kver}`));
-      await run('chroot', [root, 'update-initramfs', exists ? '-u' : '-c', '-k', kver], { env });
+      await inTree('chroot', [root, 'update-initramfs', exists ? '-u' : '-c', '-k', kver], { env });
     }
   }
 }

@@ -39,7 +39,13 @@ export function sourcesFile(r: Repository, keyPath?: string): string {
   ].join('\n');
 }
 
-const APT_OPTS = ['-o', 'APT::Sandbox::User=root', '-o', 'Acquire::Languages=none', '-o', 'Dpkg::Use-Pty=0', '-o', 'Acquire::Retries=3'];
+// force-unsafe-io: dpkg skips its fsync before every rename (thousands for a kernel's modules).
+// The step's upper dir is scratch until ib writes the layer, which is what has to be durable
+// (as docker builds and mmdebstrap do).
+const APT_OPTS = [
+  '-o', 'APT::Sandbox::User=root', '-o', 'Acquire::Languages=none', '-o', 'Dpkg::Use-Pty=0', '-o', 'Acquire::Retries=3',
+  '-o', 'Dpkg::Options::=--force-unsafe-io',
+];
 
 function missingPackages(stderr: string): string[] {
   return [...stderr.matchAll(/Unable to locate package (\S+)|Package '?([^' ]+)'? has no installation candidate|E: Version '([^']+)' for '([^']+)' was not found/g)]

@@ -82,7 +82,11 @@ export async function copyBetweenRegistries(
         emit({ event: 'blob-pushed', digest: d.digest, bytes: d.size, skipped: true });
         return;
       }
-      const r = await uploadBlob(dst, d.digest, remoteSource(src, d), { ...tuning, mountFrom: sameRegistry ? from.repository : undefined });
+      // One GET streamed into one PUT per blob, as skopeo does: ranged GETs and PATCHes per
+      // 32 MiB chunk cost round trips, and distribution restarts a blob cut mid-chunk anyway.
+      const r = await uploadBlob(dst, d.digest, remoteSource(src, d), {
+        monolithicMax: Number.MAX_SAFE_INTEGER, ...tuning, mountFrom: sameRegistry ? from.repository : undefined,
+      });
       bytesCopied += r.bytes;
       emit({ event: 'blob-pushed', digest: d.digest, bytes: d.size, mounted: r.mounted || undefined });
     } catch (e) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { IbError, UsageError, wrap } from '../errors.js';
 import { emit } from '../log.js';
 import { Store, type Descriptor } from '../oci/index.js';
-import { archiveFromStore, archiveToStore, connectEngine, familiarName, loadArchive, saveArchive, type EngineOptions } from '../engine/index.js';
+import type { EngineOptions } from '../engine/index.js';
 import { RegistrySession, type ConnectionOptions } from './connection.js';
 import { copyBetweenRegistries, type CopyResult, type CopyTuning } from './copy.js';
 import { pullToStore, type PullResult, type PullTuning } from './pull.js';
@@ -136,6 +136,8 @@ async function copyWithEngine(
     return Store.open(tmp);
   };
   try {
+    // dockerode and its dependencies cost ~0.2 s to load: only copies that talk to an engine pay it.
+    const { archiveFromStore, archiveToStore, connectEngine, familiarName, loadArchive, saveArchive } = await import('../engine/index.js');
     const engine = connectEngine(opts.engine);
     if (from.transport === 'docker-daemon') {
       const store = await scratch();

@@ -11,7 +11,7 @@ export { LowerView, type LowerEntry } from './lower-view.js';
 export { noiseAction, type NoiseAction } from './noise.js';
 export { isWhiteout, walkTree, sameEntry } from './layer-entry.js';
 export { scanDiff, type ScanDiffOptions } from './scan-diff.js';
-export { runIsolated, mountStepRoot, releaseStepRoot, stepPath, writeStepResult, ibEntry, type StepSpec, type StepMounts, type Bind } from './isolate.js';
+export { runIsolated, mountStepRoot, releaseStepRoot, stepPath, writeStepResult, ibEntry, confinedRun, STEP_CAPS, STEP_DEV_NODES, type StepSpec, type StepMounts, type Bind } from './isolate.js';
 export { flattenLayers } from './flatten.js';
 export { materializeLayers, type MaterializeOptions, type MaterializeStats } from './materialize.js';
 export { overlaySupported, kernelHasOverlay } from './overlay-support.js';

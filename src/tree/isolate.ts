@@ -7,7 +7,7 @@
  * the mounts and hands the merged root to the step. Errors cross back as JSON in a result file.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hintOf, IbError, messageChain } from '../errors.js';
@@ -79,10 +79,13 @@ export async function mountStepRoot(m: StepMounts, run: Run = defaultRun): Promi
     // syscall resolves them against mount(8)'s cwd), so 60+ layers fit.
     const cwd = dirname(m.lowers[0]!);
     const rel = (p: string) => (dirname(p) === cwd ? relative(cwd, p) : p);
+    // nodev: dpkg may make device nodes (CAP_MKNOD), but nothing can open one in the tree: a
+    // step that makes the host disk's node finds it dead. /dev gets its own mount below.
     const data = `lowerdir=${m.lowers.map(rel).join(':')},upperdir=${m.upper},workdir=${m.work},redirect_dir=off,metacopy=off,index=off,xino=off`;
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', data, root], { cwd });
+    await run('mount', ['-t', 'overlay', '-o', `nodev,${data}`, 'overlay', root], { cwd });
   } else {
     await run('mount', ['--bind', m.upper, root]);
+    await run('mount', ['-o', 'remount,bind,nodev', root]);
   }
   const inRoot = async (p: string, kind: 'dir' | 'file') => {
     const host = await resolveInRoot(root, p);
@@ -97,10 +100,23 @@ export async function mountStepRoot(m: StepMounts, run: Run = defaultRun): Promi
   };
   await run('mount', ['-t', 'proc', 'proc', await inRoot('/proc', 'dir')]);
   await run('mount', ['-t', 'sysfs', '-o', 'ro', 'sysfs', await inRoot('/sys', 'dir')]);
+  // A /dev of its own, as container runtimes give: the harmless nodes bound from the host, a
+  // private devpts and shm. Never the host's /dev, where a step could reach the disks or leave
+  // files behind on the host.
   const dev = await inRoot('/dev', 'dir');
-  await run('mount', ['--bind', '/dev', dev]);
+  await run('mount', ['-t', 'tmpfs', '-o', 'mode=755,nosuid,noexec,nodev', 'tmpfs', dev]);
+  for (const node of STEP_DEV_NODES) {
+    await writeFile(join(dev, node), '');
+    await run('mount', ['--bind', `/dev/${node}`, join(dev, node)]);
+  }
+  await mkdir(join(dev, 'pts'));
+  await mkdir(join(dev, 'shm'), { mode: 0o1777 });
   await run('mount', ['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=620', 'devpts', join(dev, 'pts')]);
-  await run('mount', ['--bind', join(dev, 'pts/ptmx'), join(dev, 'ptmx')]);
+  await run('mount', ['-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'tmpfs', join(dev, 'shm')]);
+  await symlink('pts/ptmx', join(dev, 'ptmx'));
+  for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]) {
+    await symlink(target!, join(dev, name!));
+  }
   // Scratch space of maintainer scripts must not end up in the layer.
   await run('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'tmpfs', await inRoot('/run', 'dir')]);
   await run('mount', ['-t', 'tmpfs', '-o', 'mode=1777', 'tmpfs', await inRoot('/tmp', 'dir')]);
@@ -149,6 +165,31 @@ export async function releaseStepRoot(root: string, run: Run = defaultRun): Prom
   await rm(file!, { force: true });
   // Only empty dirs go: the step may have put its own files there.
   for (const d of dirs) await rmdir(d).catch(() => undefined);
+}
+
+/** Device nodes a step sees in its /dev (bound from the host's). */
+export const STEP_DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+
+/**
+ * Capabilities the commands of a step keep (Docker's default set): enough for dpkg, maintainer
+ * scripts, useradd and setcap; not CAP_SYS_ADMIN (no mounts, so no way back to the host's
+ * filesystems), SYS_MODULE, SYS_RAWIO, SYS_PTRACE, SYS_TIME, NET_ADMIN, SYS_BOOT, ….
+ */
+export const STEP_CAPS = [
+  'chown', 'dac_override', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap', 'net_bind_service',
+  'net_raw', 'sys_chroot', 'mknod', 'audit_write', 'setfcap',
+] as const;
+
+/**
+ * A runner for inside a step: every `chroot` into the tree runs under `setpriv` with the bounding
+ * and inheritable sets cut to STEP_CAPS, so the tree's own programs (the base image's apt, dpkg,
+ * maintainer scripts, `run:` snippets) never hold the capabilities ib kept to set the step up.
+ */
+export function confinedRun(run: Run = defaultRun): Run {
+  const caps = `-all,${STEP_CAPS.map((c) => `+${c}`).join(',')}`;
+  return (cmd, args, opts) => (cmd === 'chroot'
+    ? run('setpriv', ['--bounding-set', caps, '--inh-caps', '-all', '--', 'chroot', ...args], opts)
+    : run(cmd, args, opts));
 }
 
 /** PATH for commands chrooted into a step root. */

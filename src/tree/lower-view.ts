@@ -70,9 +70,10 @@ export class LowerView {
   /** Prefetch the opaque markers that lookups of these directories will need. */
   async prefetchDirs(rels: Iterable<string>): Promise<void> {
     const hosts: string[] = [];
+    const list = [...rels]; // an iterator (Map#keys) would be spent on the first layer
     // The bottom layer's opaque markers hide nothing: no need to read them.
     for (const layer of this.layers.slice(0, -1)) {
-      for (const rel of rels) {
+      for (const rel of list) {
         const host = rel === '' ? layer : join(layer, rel);
         if (this.lstat(host)?.isDirectory()) hosts.push(host);
       }
