@@ -93,9 +93,10 @@ export async function liveWork(paths: CachePaths): Promise<number[]> {
  * are removed at the next start, so an interrupted build leaves nothing behind for long.
  */
 export async function sweepStaleWork(paths: CachePaths): Promise<void> {
-  const { readdir, rm } = await import('node:fs/promises');
+  const { readdir } = await import('node:fs/promises');
+  const { removeTree } = await import('../exec/remove.js');
   for (const name of await readdir(paths.tmp).catch(() => [] as string[])) {
     const m = /^[a-z-]+-(\d+)-/.exec(name) ?? /\.(\d+)(\.tmp)?$/.exec(name);
-    if (m && !pidAlive(Number(m[1]))) await rm(join(paths.tmp, name), { recursive: true, force: true }).catch(() => undefined);
+    if (m && !pidAlive(Number(m[1]))) await removeTree(join(paths.tmp, name)).catch(() => undefined);
   }
 }

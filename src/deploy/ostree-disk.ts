@@ -4,16 +4,17 @@
  * are (libostree's grub2 integration, a separate /boot), then assembled as a disk. The sysroot's
  * grub.cfg is made by ib itself: libostree runs `ib __ostree-grub2-exec -o FILE`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cachePaths, resolveBase } from '../build/index.js';
 import { CONSOLE_KARGS } from '../bootloader/index.js';
 import type { BuildDiskResult } from '../disk/index.js';
+import { removeTree } from '../exec/remove.js';
 import { phase } from '../log.js';
 import { readImage, Store } from '../oci/index.js';
 import { ibEntry } from '../tree/index.js';
 import type { ImageTreeOptions } from './image-tree.js';
-import { commitImage } from './ostree-outputs.js';
+import { commitImage, defaultBranch } from './ostree-outputs.js';
 
 export interface OstreeDiskOptions extends ImageTreeOptions {
   output: string;
@@ -40,9 +41,21 @@ export async function ostreeCommitOfImage(ref: string, o: ImageTreeOptions) {
     const image = await readImage(store, base.manifestDigest);
     await phase('importing the ostree commit', () => importContainer({ store, image, repo, branch, scratch: paths.tmp }));
   } else {
-    branch = (await commitImage(ref, { repo }, o)).branch;
+    branch = defaultBranch(ref);
+    if (!(await committedBefore(repo, branch, base.manifestDigest))) await commitImage(ref, { repo, branch }, o);
   }
   return { repo, branch, base, paths };
+}
+
+/** Whether `branch` already holds a commit of this very image (ib records its digest in the commit). */
+async function committedBefore(repo: string, branch: string, manifestDigest: string): Promise<boolean> {
+  const { OstreeRepo, metaString } = await import('../ostree/index.js');
+  try {
+    const r = await OstreeRepo.open(repo);
+    return metaString(await r.readCommit(await r.resolveRev(branch)), 'ib.image.digest') === manifestDigest;
+  } catch {
+    return false;
+  }
 }
 
 export async function buildOstreeDiskFromImage(ref: string, o: OstreeDiskOptions): Promise<BuildDiskResult> {
@@ -62,6 +75,6 @@ export async function buildOstreeDiskFromImage(ref: string, o: OstreeDiskOptions
     const created = base.config.created ? Math.floor(Date.parse(base.config.created) / 1000) : 0;
     return await buildDisk({ tree: sysroot, deploy: 'ostree', output: o.output, format: o.format, size: o.size, boot: o.boot, seed, sourceDateEpoch: created });
   } finally {
-    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(work).catch(() => undefined);
   }
 }

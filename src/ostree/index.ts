@@ -5,7 +5,7 @@
  */
 export { prepareTree, type PrepareOptions, type PreparedTree } from './prepare.js';
 export { ostreeCommit, ensureRepo, type CommitOptions, type CommitRepoMode } from './commit.js';
-export { OstreeRepo, type Commit, type DirTree, type DirMeta, type FileObject, type RepoMode } from './repo.js';
+export { OstreeRepo, metaString, type Commit, type DirTree, type DirMeta, type FileObject, type RepoMode } from './repo.js';
 export { deploySysroot, upgradeSysroot, emptyGrubenv, type DeployOptions, type UpgradeOptions, type Deployment } from './deploy.js';
 export { generateGrubCfg, writeGrubExecShim, grubHeader, GRUB_EXEC_ENV } from './grub-exec.js';
 export { encapsulate, LABELS, DEFAULT_MAX_LAYERS, type EncapsulateOptions, type EncapsulatedImage, type EncapsulatedLayer } from './encapsulate.js';

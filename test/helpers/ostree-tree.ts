@@ -12,6 +12,8 @@ import { run } from '../../src/exec/run.js';
 import { LayerFile } from '../../src/recipe/schema.js';
 import { baseTree } from './base-tree.js';
 import { testCacheDir } from './cache.js';
+import { removeTree } from '../../src/exec/remove.js';
+
 
 const FRAGMENT = join(import.meta.dirname, '../../layers/platform/ostree.yaml');
 
@@ -77,7 +79,4 @@ export async function ostreeTestCommit(work: string, opts: { mode?: 'archive' | 
 }
 
 /** Remove a directory holding ostree deployments (libostree marks them immutable). */
-export async function removeSysroot(dir: string): Promise<void> {
-  if (existsSync(dir)) await run('chattr', ['-R', '-f', '-i', dir], { allowFailure: true });
-  await rm(dir, { recursive: true, force: true });
-}
+export const removeSysroot = removeTree;
