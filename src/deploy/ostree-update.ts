@@ -31,9 +31,6 @@ export interface OstreeUpdateResult {
   seconds: number;
 }
 
-/** qemu-img's format names → ib's. */
-const FROM_QEMU: Record<string, 'raw' | 'qcow2' | 'vmdk' | 'vhd'> = { raw: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vpc: 'vhd' };
-
 /** An ext4 filesystem's UUID from its superblock (1024 bytes in, s_uuid at 0x68). */
 async function ext4Uuid(file: string, offset: number): Promise<string> {
   const f = await openFile(file, 'r');
@@ -49,7 +46,8 @@ async function ext4Uuid(file: string, offset: number): Promise<string> {
 }
 
 export async function updateOstreeDisk(diskPath: string, ref: string, o: OstreeUpdateOptions): Promise<OstreeUpdateResult> {
-  const { imageInfo, readPartitionTable, convertRaw, PART_TYPE, SECTOR } = await import('../disk/index.js');
+  const { imageInfo, readPartitionTable, convertRaw, FORMATS, PART_TYPE, SECTOR } = await import('../disk/index.js');
+  const { cachePaths } = await import('../build/index.js');
   const { upgradeSysroot, writeGrubExecShim } = await import('../ostree/index.js');
   const t0 = performance.now();
   const disk = resolve(diskPath);
@@ -57,10 +55,10 @@ export async function updateOstreeDisk(diskPath: string, ref: string, o: OstreeU
   const info = await imageInfo(disk).catch((e: unknown) => {
     throw new IbError(`cannot read the disk ${disk}`, { cause: e, hint: 'give the path of a disk made by ib disk --ostree' });
   });
-  const format = FROM_QEMU[info.format];
-  if (!format) throw new IbError(`${disk}: qemu-img says its format is ${info.format}; ib updates raw, qcow2, vmdk and vhd disks`);
+  const format = (Object.keys(FORMATS) as (keyof typeof FORMATS)[]).find((f) => FORMATS[f].qemu === info.format);
+  if (!format) throw new IbError(`${disk}: qemu-img says its format is ${info.format}; ib updates ${Object.keys(FORMATS).join(', ')} disks`);
 
-  const { repo, branch, paths } = await ostreeCommitOfImage(ref, o);
+  const paths = cachePaths(undefined, o.store);
   const work = await mkdtemp(join(paths.tmp, `ostree-update-${process.pid}-`));
   try {
     const raw = join(work, 'disk.raw');
@@ -75,6 +73,8 @@ export async function updateOstreeDisk(diskPath: string, ref: string, o: OstreeU
       });
     }
     const bootUuid = await ext4Uuid(raw, boot.start * SECTOR);
+    // Only now the image: a wrong disk is refused before the commit work.
+    const { repo, branch } = await ostreeCommitOfImage(ref, o);
     const ns = await MountNamespace.open();
     let result: { commit: string; unchanged: boolean };
     try {
