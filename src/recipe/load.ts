@@ -3,11 +3,11 @@
  * file, the YAML line and the path (`recipe.yaml:14 .packages.install[2]: …`) and what is valid.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, LineCounter, parseDocument, visit, type Alias, type Document } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LayerFile, Recipe, type LayerBody } from './schema.js';
@@ -34,7 +34,9 @@ export interface LoadedRecipe {
 }
 
 function pathToString(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') || '(top level)';
+  // A key that is not a plain word is quoted: `.labels["a b"]`, not `.labels.a b` (or a newline).
+  const part = (p: PropertyKey) => (typeof p === 'number' ? `[${p}]` : /^[\w./-]+$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`);
+  return path.map(part).join('') || '(top level)';
 }
 
 function lineOf(doc: Document, lc: LineCounter, path: readonly PropertyKey[]): number | undefined {
@@ -68,13 +70,25 @@ export async function parseYamlFile<T extends z.ZodType>(file: string, schema: T
     });
   }
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // logLevel 'error': yaml's warnings (unknown tags, collection keys) would go to stderr as
+  // process warnings; what matters is reported below, located.
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = lc.linePos(e.pos[0]).line;
     throw new UsageError(`${file}:${line}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
-  const value = doc.toJS() ?? {};
+  let value: unknown;
+  try {
+    value = doc.toJS() ?? {};
+  } catch (e) {
+    // Aliases are resolved only here: an alias to no anchor, or an alias bomb (yaml's
+    // maxAliasCount), throws a bare ReferenceError.
+    const line = aliasLine(doc, lc, (e as Error).message);
+    throw new UsageError(`${file}${line ? `:${line}` : ''}: invalid YAML: ${(e as Error).message.split('\n')[0]}`, {
+      hint: 'an alias (*name) needs an anchor (&name) before it, and may not expand without bound',
+    });
+  }
   const res = schema.safeParse(value);
   if (res.success) return res.data;
   const lines = res.error.issues.slice(0, 8).map((issue) => {
@@ -86,7 +100,7 @@ export async function parseYamlFile<T extends z.ZodType>(file: string, schema: T
       line = keyLine(doc, lc, path, key);
       path = [...path, key];
       const shape = shapeKeys(schema, issue.path as PropertyKey[]);
-      msg = `unknown key "${key}"${shape ? `; valid keys: ${shape.join(', ')}` : ''}`;
+      msg = `unknown key ${JSON.stringify(key)}${shape ? `; valid keys: ${shape.join(', ')}` : ''}`;
     } else {
       line = lineOf(doc, lc, path);
       if (issue.code === 'invalid_type') {
@@ -101,11 +115,30 @@ export async function parseYamlFile<T extends z.ZodType>(file: string, schema: T
   });
 }
 
+/** The line of the alias a toJS error is about (named in the message), else of the first alias. */
+function aliasLine(doc: Document, lc: LineCounter, message: string): number | undefined {
+  let first: Alias | undefined;
+  let named: Alias | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      first ??= node;
+      if (message.endsWith(`: ${node.source}`)) {
+        named = node;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  const at = (named ?? first)?.range?.[0];
+  return at === undefined ? undefined : lc.linePos(at).line;
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  const text = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? JSON.stringify(v) : String(v);
+  return `${typeof v} ${text.length > 60 ? `${text.slice(0, 57)}…` : text}`;
 }
 
 function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
@@ -153,11 +186,21 @@ function findLayerFile(ref: string, recipeFile: string): string | undefined {
     : [dirname(recipeFile), join(dirname(recipeFile), 'layers'), join(dirname(recipeFile), '..', 'layers'), builtinLayersDir()];
   for (const d of dirs) for (const n of names) {
     const p = d ? join(d, n.replace(/^layers\//, '')) : n;
-    if (existsSync(p)) return p;
+    if (isFile(p)) return p;
     const q = d ? join(d, n) : n;
-    if (existsSync(q)) return q;
+    if (isFile(q)) return q;
   }
   return undefined;
+}
+
+// A directory of that name (`""`, `.`, `distro`) is no fragment: it used to be read, and failed
+// with a bare EISDIR that named neither the recipe nor the layers entry.
+function isFile(p: string): boolean {
+  try {
+    return existsSync(p) && statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 async function fileDigests(body: LayerBody, baseDir: string, file: string): Promise<Record<string, string>> {
