@@ -54,3 +54,12 @@ export function hintOf(err: unknown): string | undefined {
   }
   return hint;
 }
+
+/** What to do when a write fails for lack of space (ENOSPC, or EDQUOT for a quota). */
+export const DISK_FULL_HINT = 'free space or use --cache-dir on a larger disk (ib prune deletes blobs no image uses)';
+
+/** A write that failed because the disk (or the user's quota) is full. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}

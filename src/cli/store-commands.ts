@@ -122,6 +122,31 @@ export function registerStoreCommands(program: Command): void {
       process.stdout.write(`removed ${r.removed} blobs, ${formatBytes(r.bytes)}\n`);
     });
 
+  const storeGroup = program.command('store').description('the local store itself');
+  storeGroup
+    .command('check')
+    .description('verify every blob against its digest and every reference from index.json; find temp files of killed processes')
+    .option('--repair', 'delete corrupt blobs and temp files of processes that are gone (nothing else)')
+    .action(async (o: { repair?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      const { cachePaths } = await import('../build/cache.js');
+      const { checkStore } = await import('../oci/store-check.js');
+      const paths = cachePaths(undefined, g.store);
+      const r = await checkStore(paths.store, { layersDir: paths.layers, repair: o.repair });
+      if (g.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else {
+        const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+        const unused = r.unreferenced ? `, ${plural(r.unreferenced, 'blob')} no image uses (ib prune deletes ${r.unreferenced === 1 ? 'it' : 'them'})` : '';
+        process.stdout.write(`store ${r.root}: ${plural(r.blobs, 'blob')}, ${formatBytes(r.bytes)}, ${plural(r.images, 'image')}${unused}\n`);
+        for (const p of r.repaired) process.stdout.write(`repaired: deleted ${p.subject} (${p.kind})\n`);
+        for (const p of r.problems) process.stdout.write(`${p.kind}: ${p.message}\n  fix: ${p.hint}\n`);
+        if (r.problems.length === 0) process.stdout.write('ok\n');
+      }
+      if (r.problems.length > 0) {
+        throw new IbError(`the store ${r.root} has ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`, { hint: 'each problem above says what to do about it' });
+      }
+    });
+
   program
     .command('export <ref> <dir>')
     .description('write the merged root tree of an image of the local store to a new directory')

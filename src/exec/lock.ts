@@ -25,7 +25,15 @@ export async function acquireLock(path: string, opts: { timeoutMs?: number; what
   for (;;) {
     try {
       const fh = await open(path, 'wx');
-      await fh.writeFile(String(process.pid));
+      try {
+        await fh.writeFile(String(process.pid));
+      } catch (e) {
+        // On a full disk the pid does not fit: an empty lock names no holder, so it never
+        // looks stale and every later ib waited out the timeout on it.
+        await fh.close().catch(() => undefined);
+        await rm(path, { force: true });
+        throw e;
+      }
       await fh.close();
       let released = false;
       return {

@@ -181,6 +181,6 @@ export async function writeLayer(layerDir: string, store: Store, opts: WriteLaye
       await rm(tmp, { force: true });
     }
   } catch (e) {
-    throw wrap(`writing layer from ${layerDir}`, e);
+    throw wrap(`writing layer from ${layerDir}`, store.writeFailed(e, 'a layer'));
   }
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
-import { IbError } from '../errors.js';
+import { DISK_FULL_HINT, IbError, isDiskFull } from '../errors.js';
 import { withLock as withLockFile } from '../exec/lock.js';
 import { HashingStream, canonicalJson, sha256 } from './digest.js';
 import { pruneStore } from './store-prune.js';
@@ -51,12 +51,15 @@ export class Store {
 
   /** Create a file atomically unless it exists: a reader sees nothing or all of it. */
   private async createOnce(name: string, content: string): Promise<void> {
+    // Opening an existing store writes nothing: on a full disk the temp write made every
+    // command fail, even `ib rm` and `ib prune` that would free space.
+    if (await stat(join(this.root, name)).then(() => true, () => false)) return;
     const tmp = this.ingestPath();
-    await writeFile(tmp, content);
     try {
+      await writeFile(tmp, content);
       await link(tmp, join(this.root, name));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw this.writeFailed(e, name);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -88,6 +91,15 @@ export class Store {
     return new IbError(`blob ${digest} is not in the store ${this.root}`, { hint: 'pull or rebuild the image that uses it' });
   }
 
+  /**
+   * A write into the store that failed: a full disk becomes a sentence naming the store and what
+   * to do (node's bare "ENOSPC: no space left on device, write" names neither); others pass.
+   */
+  writeFailed(err: unknown, what: string): unknown {
+    if (!isDiskFull(err)) return err;
+    return new IbError(`the store ${this.root} is full: no space left on its disk for ${what}`, { hint: DISK_FULL_HINT });
+  }
+
   /** A fresh temp file path on the store's filesystem, for writers that `commitBlob` it. */
   ingestPath(): string {
     return join(this.root, '.ingest', `${process.pid}-${++ingestCounter}-${randomBytes(4).toString('hex')}`);
@@ -107,7 +119,9 @@ export class Store {
     const tmp = this.ingestPath();
     const h = new HashingStream();
     try {
-      await pipeline(src, h, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      await pipeline(src, h, createWriteStream(tmp, { flags: 'wx', mode: 0o644 })).catch((e: unknown) => {
+        throw this.writeFailed(e, expect.digest ? `blob ${expect.digest}` : 'a blob');
+      });
       const digest = h.digest();
       if (expect.size !== undefined && h.bytes !== expect.size) {
         throw new IbError(`blob ${expect.digest ?? digest} has ${h.bytes} bytes, expected ${expect.size}`, {
@@ -139,6 +153,8 @@ export class Store {
       try {
         await writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
         await this.commitBlob(tmp, digest);
+      } catch (e) {
+        throw this.writeFailed(e, `blob ${digest}`);
       } finally {
         await rm(tmp, { force: true });
       }
@@ -192,13 +208,17 @@ export class Store {
     try {
       await writeFile(tmp, JSON.stringify(index, null, 2) + '\n', { flag: 'wx', mode: 0o644 });
       await rename(tmp, this.indexPath());
+    } catch (e) {
+      throw this.writeFailed(e, 'index.json');
     } finally {
       await rm(tmp, { force: true });
     }
   }
 
   withLock<T>(fn: () => Promise<T>): Promise<T> {
-    return withLockFile(join(this.root, '.lock'), fn, `the store lock of ${this.root}`);
+    return withLockFile(join(this.root, '.lock'), fn, `the store lock of ${this.root}`).catch((e: unknown) => {
+      throw this.writeFailed(e, 'its lock file');
+    });
   }
 
   /** Point `name` at `desc` (replacing what it pointed at). */

@@ -75,6 +75,8 @@ async function writeEntries(entries: TarWriteEntry[], store: Store, compression:
     const digest = blob.digest();
     await store.commitBlob(tmp, digest);
     return { descriptor: { mediaType: COMPRESSED_MEDIA_TYPE[compression], digest, size: blob.bytes }, diffId: diff.digest(), tarSize: diff.bytes };
+  } catch (e) {
+    throw store.writeFailed(e, 'a layer');
   } finally {
     await rm(tmp, { force: true });
   }

@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidAlive } from '../../src/exec/lock.js';
+import { checkStore as productCheckStore, type StoreProblem } from '../../src/oci/store-check.js';
 
 /** Loop devices whose backing file is at or under `dir` (ib makes media without any). */
 export function loopDevicesUnder(dir: string): string[] {
@@ -94,51 +95,25 @@ function hashFile(path: string): Promise<string> {
 
 export interface StoreReport {
   blobs: number;
-  /** Blobs whose content hashes to another digest, or odd names in blobs/sha256. */
+  /** Blobs whose content hashes to another digest, odd names in blobs/sha256, and index, size or manifest problems. */
   bad: string[];
   /** Index or manifest references to blobs that are missing. */
   dangling: string[];
-  /** Temp files in .ingest of processes that no longer run. */
+  /** Temp files in .ingest of processes that no longer run (and files ib never names so there). */
   staleIngest: string[];
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The integrity check of an OCI layout: what `ib store check` would say (ib has no such command yet). */
+/** The integrity check of an OCI layout: `ib store check`'s checkStore, in the shape tests assert on. */
 export async function checkStore(root: string): Promise<StoreReport> {
-  const dir = join(root, 'blobs', 'sha256');
-  const bad: string[] = [];
-  const names = await readdir(dir);
-  for (const n of names) {
-    if (!/^[a-f0-9]{64}$/.test(n)) { bad.push(n); continue; }
-    const got = await hashFile(join(dir, n));
-    if (got !== `sha256:${n}`) bad.push(`sha256:${n}`);
-  }
-  const index = JSON.parse(await readFile(join(root, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-  const dangling: string[] = [];
-  const has = (d: string) => existsSync(join(dir, d.slice(7)));
-  const queue = index.manifests.map((m) => m.digest);
-  const seen = new Set<string>();
-  while (queue.length) {
-    const d = queue.pop()!;
-    if (seen.has(d)) continue;
-    seen.add(d);
-    if (!has(d)) { dangling.push(d); continue; }
-    const doc = JSON.parse(await readFile(join(dir, d.slice(7)), 'utf8')) as { manifests?: { digest: string }[]; config?: { digest: string }; layers?: { digest: string }[] };
-    for (const m of doc.manifests ?? []) queue.push(m.digest);
-    if (doc.config && !has(doc.config.digest)) dangling.push(doc.config.digest);
-    for (const l of doc.layers ?? []) if (!has(l.digest)) dangling.push(l.digest);
-  }
-  const staleIngest = (await readdir(join(root, '.ingest')).catch(() => [] as string[]))
-    .filter((n) => !alive(Number(n.split('-')[0])));
-  return { blobs: names.length, bad, dangling, staleIngest };
+  const r = await productCheckStore(root);
+  const list = (keep: (p: StoreProblem) => boolean) => r.problems.filter(keep).map((p) => (p.kind === 'corrupt' || p.kind === 'dangling' ? p.subject : `${p.kind}: ${p.message}`));
+  const inIngest = (p: StoreProblem) => p.subject.startsWith('.ingest/');
+  return {
+    blobs: r.blobs,
+    bad: list((p) => !['dangling', 'stale-ingest', 'stale-extract'].includes(p.kind) && !inIngest(p)),
+    dangling: list((p) => p.kind === 'dangling'),
+    staleIngest: list(inIngest),
+  };
 }
 
 /** Temp names anywhere in the cache dir (outside the store) that belong to dead processes. */
@@ -149,7 +124,7 @@ export function staleTemps(cacheDir: string): string[] {
     const d = join(cacheDir, sub);
     for (const n of existsSync(d) ? readdirSync(d) : []) {
       const temp = sub === 'tmp' || /\.tmp$|\.extract-|\.stale$/.test(n) || (sub === '.' && /^stubs\.\d+$/.test(n));
-      if (temp && !alive(pidOf(n))) out.push(join(sub, n));
+      if (temp && !pidAlive(pidOf(n))) out.push(join(sub, n));
     }
   }
   return out;
