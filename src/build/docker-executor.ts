@@ -25,7 +25,7 @@ import { aptRoute, debianArch, instantiationNeeded, kernelVersionsIn } from './d
 import type { Executor, StepContext } from './executors.js';
 import { runStep, stubDir } from './execute.js';
 import { prepareAptRoot } from './host-apt.js';
-import { applyRepositories, chrootEnv, POLICY_RC_D, type StepAction } from './step-inside.js';
+import { APT_AUTH_DIR, aptAuthOf, applyRepositories, chrootEnv, POLICY_RC_D, type StepAction } from './step-inside.js';
 
 const IO = '/run/ib/io';
 const POLICY_TEXT = '#!/bin/sh\nexit 101\n';
@@ -110,6 +110,12 @@ async function engineStep(engine: Engine, ctx: StepContext): Promise<string> {
         if (body.packages && (body.packages.install.length > 0 || body.packages.remove.length > 0)) {
           if (!(await view.lookup('usr/bin/apt-get')) || !(await view.lookup('var/lib/dpkg'))) detectPackageManager(io);
           const aptRoot = await prepareAptRoot(view, join(work, 'aptroot'), { architecture: debianArch(plan.architecture), lists: o.paths.aptLists, archives: o.paths.aptArchives }, repos);
+          // The host's apt fetches: it alone gets the repository credentials, in its private root.
+          const aptAuth = aptAuthOf(plan.steps);
+          if (aptAuth) {
+            await mkdir(join(aptRoot.dir, APT_AUTH_DIR), { recursive: true });
+            await writeFile(join(aptRoot.dir, APT_AUTH_DIR, 'zz-ib-build-credentials.conf'), aptAuth, { mode: 0o600 });
+          }
           await PACKAGE_MANAGERS.apt!.apply(aptRoot.dir, { install: body.packages.install, remove: body.packages.remove }, { env, run: aptRoute(c, aptRoot) });
         }
         if (!customize) {

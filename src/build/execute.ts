@@ -15,9 +15,10 @@ import { extractLayer, writeLayer } from '../oci/index.js';
 import { bootstrap } from '../packages/index.js';
 import { bodyIsEmpty } from '../recipe/load.js';
 import type { Plan, Step } from '../recipe/plan.js';
+import type { LayerBody } from '../recipe/schema.js';
 import { captureUpper, materializeLayers, overlaySupported, runIsolated, scanDiff, type StepMounts } from '../tree/index.js';
 import { layerDir, readStep, writeStep, type CachePaths, type StepRecord } from './cache.js';
-import type { StepAction } from './step-inside.js';
+import { aptAuthOf, type StepAction } from './step-inside.js';
 import type { Executor } from './executors.js';
 
 export interface BuiltLayer {
@@ -100,6 +101,9 @@ export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers:
       { src: o.paths.aptLists, dst: '/var/lib/apt/lists' },
     ] : [],
   });
+  // The build's repository credentials, for steps whose apt or run: snippets may read those repositories.
+  const aptAuth = aptAuthOf(plan.steps);
+  const authFor = (body: LayerBody, pk: boolean) => (aptAuth && (pk || body.run.length > 0) ? { aptAuth } : {});
   const isolated = async (action: StepAction, low: string[], stubs: boolean) => {
     await mkdir(join(work, 'work'), { recursive: true });
     const m = mounts(low);
@@ -113,12 +117,12 @@ export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers:
   if (step.kind === 'bootstrap') {
     await bootstrap({ spec: step.bootstrap, target: upper, archivesCache: o.paths.aptArchives, sourceDateEpoch: sde });
     if (!bodyIsEmpty(step.body)) {
-      await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages: false }, [], true);
+      await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages: false, ...authFor(step.body, false) }, [], true);
     }
   } else {
     if (scan) await phase('copying the tree (no overlayfs)', () => materializeLayers(lowers, root));
     else await mkdir(upper, { recursive: true });
-    if (step.kind === 'layer') await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages }, lowers, true);
+    if (step.kind === 'layer') await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages, ...authFor(step.body, packages) }, lowers, true);
     else await isolated({ kind: 'initramfs', sourceDateEpoch: sde }, lowers, false);
   }
   if (scan) await phase('comparing the tree (no overlayfs)', () => scanDiff(lowers, root, upper, { sourceDateEpoch: sde }));

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { IbError } from '../errors.js';
 import { run } from '../exec/run.js';
 import { detectPackageManager, sourcesFile } from '../packages/index.js';
+import { aptAuthConf, splitUriAuth } from '../recipe/uri-auth.js';
 import type { LayerBody } from '../recipe/schema.js';
 import {
   applyCustomizations, confinedRun, finalizeInstantiation, mountStepRoot, releaseStepRoot, removeInRoot, resolveInRoot, stepPath, symlinkInRoot, writeFileInRoot, writeStepResult,
@@ -16,7 +17,11 @@ import {
 } from '../tree/index.js';
 
 export type StepAction =
-  | { kind: 'layer'; body: LayerBody; baseDir: string; sourceDateEpoch: number; packages: boolean }
+  | {
+      kind: 'layer'; body: LayerBody; baseDir: string; sourceDateEpoch: number; packages: boolean;
+      /** apt_auth.conf for the build's private repositories (aptAuthOf), present only while the step runs. */
+      aptAuth?: string;
+    }
   | { kind: 'initramfs'; sourceDateEpoch: number };
 
 export const POLICY_RC_D = '/usr/sbin/policy-rc.d';
@@ -82,10 +87,38 @@ export async function applyRepositories(root: string, body: LayerBody, baseDir: 
   }
 }
 
+export const APT_AUTH_DIR = '/etc/apt/auth.conf.d';
+const APT_AUTH_FILE = `${APT_AUTH_DIR}/zz-ib-build-credentials.conf`;
+
+/** The apt_auth.conf of every repository of the plan that has credentials, or undefined. */
+export function aptAuthOf(steps: readonly object[]): string | undefined {
+  const auths = steps.flatMap((s) => ('body' in s ? (s.body as LayerBody).repositories : [])).map((r) => splitUriAuth(r.uri).auth).filter((a) => a !== undefined);
+  return auths.length > 0 ? aptAuthConf(auths) : undefined;
+}
+
+/**
+ * Run `fn` with the build's repository credentials where the tree's apt reads them, and take them
+ * away again (the file, and the directory if it was made for it) before the layer is captured:
+ * credentials never ship in a layer.
+ */
+async function withAptAuth<T>(root: string, conf: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!conf) return fn();
+  const dirExisted = existsSync(await resolveInRoot(root, APT_AUTH_DIR));
+  if (existsSync(await resolveInRoot(root, APT_AUTH_FILE))) throw new IbError(`the tree already has ${APT_AUTH_FILE}; ib writes the build's repository credentials there`);
+  await writeFileInRoot(root, APT_AUTH_FILE, conf, { mode: 0o600 });
+  try {
+    return await fn();
+  } finally {
+    await removeInRoot(root, APT_AUTH_FILE);
+    // Made for the file: gone again, unless the step's packages put files of their own there.
+    if (!dirExisted) await removeInRoot(root, APT_AUTH_DIR).catch(() => undefined);
+  }
+}
+
 async function layerStep(root: string, a: Extract<StepAction, { kind: 'layer' }>, hostTmp: string): Promise<void> {
   const b = a.body;
   const env = chrootEnv(a.sourceDateEpoch, true);
-  await withPolicyRcD(root, hostTmp, async () => {
+  await withPolicyRcD(root, hostTmp, () => withAptAuth(root, a.aptAuth, async () => {
     await applyRepositories(root, b, a.baseDir);
     if (b.packages && (b.packages.install.length > 0 || b.packages.remove.length > 0)) {
       const pm = detectPackageManager(root);
@@ -101,7 +134,7 @@ async function layerStep(root: string, a: Extract<StepAction, { kind: 'layer' }>
         });
       }
     }
-  });
+  }));
   await finalizeInstantiation(root);
 }
 

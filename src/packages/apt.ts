@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { IbError } from '../errors.js';
 import { run as defaultRun, type Run } from '../exec/run.js';
 import type { LayerBody } from '../recipe/schema.js';
+import { splitUriAuth } from '../recipe/uri-auth.js';
 import { parseDpkgStatus } from './dpkg-status.js';
 
 export interface PackageDelta {
@@ -27,11 +28,11 @@ export interface PackageManager {
 
 type Repository = LayerBody['repositories'][number];
 
-/** The deb822 sources file for an extra repository. */
+/** The deb822 sources file for an extra repository: its URI without credentials (see uri-auth.ts). */
 export function sourcesFile(r: Repository, keyPath?: string): string {
   return [
     'Types: deb',
-    `URIs: ${r.uri}`,
+    `URIs: ${splitUriAuth(r.uri).uri}`,
     `Suites: ${r.suites.join(' ')}`,
     `Components: ${r.components.join(' ')}`,
     ...(keyPath ? [`Signed-By: ${keyPath}`] : []),

@@ -6,8 +6,9 @@
 import { canonicalJson, sha256 } from '../oci/digest.js';
 import type { LoadedLayer, LoadedRecipe } from './load.js';
 import type { LayerBody } from './schema.js';
+import { redactUri, splitUriAuth } from './uri-auth.js';
 
-/** Hash of each mirror suite's InRelease, keyed `URI SUITE` (the resolved mirror state). */
+/** Hash of each mirror suite's InRelease, keyed by mirrorKey (the resolved mirror state). */
 export type MirrorState = Record<string, string>;
 
 export interface MirrorSuite {
@@ -52,6 +53,17 @@ export interface Plan {
 
 export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 
+/** `URI SUITE`, the URI without credentials: they change neither content nor keys. */
+export function mirrorKey(m: MirrorSuite): string {
+  return `${splitUriAuth(m.uri).uri} ${m.suite}`;
+}
+
+/** A body as keyed and shown: repository URIs without their credentials. */
+export function redactBody<B extends Pick<LayerBody, 'repositories'>>(b: B): B {
+  if (!b.repositories?.some((r) => splitUriAuth(r.uri).auth)) return b;
+  return { ...b, repositories: b.repositories.map((r) => ({ ...r, uri: redactUri(r.uri) })) };
+}
+
 /** Which mirror suites a recipe's package steps read: the base suites plus every repository. */
 export function mirrorSuites(loaded: LoadedRecipe, defaultMirror = DEFAULT_MIRROR): MirrorSuite[] {
   const out: MirrorSuite[] = [];
@@ -92,7 +104,7 @@ export function plan(loaded: LoadedRecipe, opts: PlanOptions): Plan {
   const steps: Step[] = [];
   const mirrorInputs = (upTo: MirrorSuite[]): Record<string, string> => {
     const out: Record<string, string> = {};
-    for (const m of upTo) out[`InRelease ${m.uri} ${m.suite}`] = opts.mirrorState[`${m.uri} ${m.suite}`] ?? 'unresolved';
+    for (const m of upTo) out[`InRelease ${mirrorKey(m)}`] = opts.mirrorState[mirrorKey(m)] ?? 'unresolved';
     return out;
   };
   const suitesSoFar: MirrorSuite[] = [];
@@ -119,7 +131,7 @@ export function plan(loaded: LoadedRecipe, opts: PlanOptions): Plan {
     base = { bootstrap: spec };
     const inputs = { ...mirrorInputs(suitesSoFar), ...(carrier?.inputs ?? {}) };
     const stepDef = { kind: 'bootstrap', bootstrap: spec, body: { ...body, packages: { install: [], remove: body.packages?.remove ?? [] } } };
-    const key = stepKey(parent, stepDef, inputs);
+    const key = stepKey(parent, { ...stepDef, body: redactBody(stepDef.body) }, inputs);
     steps.push({ kind: 'bootstrap', name: carrier ? `bootstrap (${carrier.name})` : 'bootstrap', key, inputs, bootstrap: spec, body: stepDef.body as LayerBody, baseDir: carrier ? carrier.file.replace(/\/[^/]*$/, '') : '' });
     parent = key;
     anyPackages = true;
@@ -134,7 +146,7 @@ export function plan(loaded: LoadedRecipe, opts: PlanOptions): Plan {
     const pk = touchesPackages(l.body);
     anyPackages ||= pk;
     const inputs = { ...(pk ? mirrorInputs(suitesSoFar) : {}), ...l.inputs };
-    const def = { kind: 'layer', body: stripDescription(l.body) };
+    const def = { kind: 'layer', body: redactBody(stripDescription(l.body)) };
     const key = stepKey(parent, def, inputs);
     steps.push({ kind: 'layer', name: l.name, key, inputs, body: l.body, baseDir: l.file.replace(/\/[^/]*$/, '') });
     parent = key;
@@ -163,7 +175,7 @@ function stripDescription(b: LayerBody): LayerBody {
   return rest as LayerBody;
 }
 
-/** The plan as printed by `ib plan`: no host paths, keys with their inputs. */
+/** The plan as printed by `ib plan`: no host paths, no credentials, keys with their inputs. */
 export function planForDisplay(p: Plan): unknown {
   return {
     name: p.name,
@@ -172,7 +184,7 @@ export function planForDisplay(p: Plan): unknown {
     base: p.base,
     steps: p.steps.map((s) => {
       const { baseDir: _b, ...rest } = s as Step & { baseDir?: string };
-      return rest;
+      return 'body' in rest ? { ...rest, body: redactBody(rest.body) } : rest;
     }),
     labels: p.labels,
     annotations: p.annotations,

@@ -3,6 +3,7 @@
  * Schema that `ib schema` prints. Every object is strict so a misspelled key is an error.
  */
 import { z } from 'zod';
+import { splitUriAuth, uriAuthProblem } from './uri-auth.js';
 
 const PackageName = z
   .string()
@@ -17,7 +18,13 @@ export const Bootstrap = z
   .object({
     distro: z.enum(['debian']).default('debian').describe('distribution; only debian for now'),
     suite: z.string().default('bookworm'),
-    mirror: z.string().url().optional().describe('defaults to the host apt mirror, or http://deb.debian.org/debian'),
+    mirror: z
+      .string()
+      .url()
+      // mmdebstrap writes the mirror into the image's sources.list: credentials would ship in it.
+      .refine((u) => !splitUriAuth(u).auth, 'no user:password@ here: the bootstrap mirror is written into the image; give a private repository under repositories:')
+      .optional()
+      .describe('defaults to the host apt mirror, or http://deb.debian.org/debian'),
     variant: z.enum(['essential', 'required', 'minbase', 'buildd', 'important', 'standard', 'apt']).default('apt'),
     components: z.array(z.string()).default(['main']),
     architecture: z.string().default('amd64'),
@@ -30,7 +37,11 @@ export type Bootstrap = z.infer<typeof Bootstrap>;
 export const Repository = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'a file-name-safe name'),
-    uri: z.string().url(),
+    /** May carry `user:password@`: used for apt's auth.conf.d during the build, never kept in the image. */
+    uri: z.string().url().superRefine((u, ctx) => {
+      const problem = uriAuthProblem(u);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     suites: z.array(z.string()).min(1),
     components: z.array(z.string()).default(['main']),
     /** Path (relative to the recipe) or inline ASCII-armoured key; becomes `Signed-By`. */

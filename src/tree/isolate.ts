@@ -54,7 +54,8 @@ export function ibEntry(): string {
 /** Parent side: run a step spec in a fresh mount+pid namespace and surface its error, if any. */
 export async function runIsolated<A>(spec: StepSpec<A>, specFile: string, opts: { run?: Run; inherit?: boolean } = {}): Promise<void> {
   const run = opts.run ?? defaultRun;
-  await writeFile(specFile, JSON.stringify(spec));
+  // 0600: a step's body may carry repository credentials (uri-auth.ts).
+  await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
   const r = await run('unshare', ['--mount', '--propagation', 'private', '--uts', '--pid', '--fork', '--kill-child', '--', process.execPath, ibEntry(), '__step', specFile], {
     // unshare --fork blocks SIGTERM; SIGKILL takes the whole pid namespace (and its mounts) down
     // at once, and the step's upper dir is thrown away anyway.

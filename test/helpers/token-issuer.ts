@@ -25,6 +25,8 @@ export interface TokenIssuer {
   issuer: string;
   rootCertBundle: string;
   requests: TokenRequest[];
+  /** Every token issued, so tests can look for them where they must not be. */
+  tokens: string[];
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function startTokenIssuer(dir: string, users: Record<string, string
   const service = 'ib-test-registry';
   const issuer = 'ib-test-issuer';
   const requests: TokenRequest[] = [];
+  const tokens: string[] = [];
   let n = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -71,6 +74,7 @@ export async function startTokenIssuer(dir: string, users: Record<string, string
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
     const token = `${input}.${b64url(sig)}`;
+    tokens.push(token);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() }));
   };
 
@@ -83,6 +87,7 @@ export async function startTokenIssuer(dir: string, users: Record<string, string
     issuer,
     rootCertBundle: certFile,
     requests,
+    tokens,
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();
       server.close(() => r());
