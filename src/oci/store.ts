@@ -216,8 +216,13 @@ export class Store {
   }
 
   withLock<T>(fn: () => Promise<T>): Promise<T> {
-    return withLockFile(join(this.root, '.lock'), fn, `the store lock of ${this.root}`).catch((e: unknown) => {
-      throw this.writeFailed(e, 'its lock file');
+    // Only taking the lock is a write of the lock file; what fn throws passes unchanged.
+    let taken = false;
+    return withLockFile(join(this.root, '.lock'), () => {
+      taken = true;
+      return fn();
+    }, `the store lock of ${this.root}`).catch((e: unknown) => {
+      throw taken ? e : this.writeFailed(e, 'its lock file');
     });
   }
 
