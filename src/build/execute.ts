@@ -5,7 +5,7 @@
  * of the earlier layers instead and scan-diff finds the same layer dir (see runStep).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { lutimes, mkdir, mkdtemp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IbError, wrap } from '../errors.js';
 import { withLock } from '../exec/lock.js';
@@ -116,6 +116,9 @@ export async function runStep(o: ExecuteOptions, plan: Plan, step: Step, lowers:
   };
   if (step.kind === 'bootstrap') {
     await bootstrap({ spec: step.bootstrap, target: upper, archivesCache: o.paths.aptArchives, sourceDateEpoch: sde });
+    // sync-in brings apt's partial/ from the shared archive cache with that cache's mtime (an
+    // empty cache: made now, clamped to SDE; a used one: whatever the last build left): pin it.
+    await lutimes(join(upper, 'var/cache/apt/archives/partial'), sde, sde).catch(() => undefined);
     if (!bodyIsEmpty(step.body)) {
       await isolated({ kind: 'layer', body: step.body, baseDir: step.baseDir, sourceDateEpoch: sde, packages: false, ...authFor(step.body, false) }, [], true);
     }
